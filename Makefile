@@ -1,0 +1,36 @@
+# The two commands of the README. Each creates the virtual environment it needs and is safe to rerun.
+#   make demo   the lean runtime install, then the shipped model's summary and evaluation report
+#   make test   the full development install (training stack included), then the whole test suite
+
+PYTHON ?= python3
+RUN_VENV := .venv/run
+DEV_VENV := .venv/dev
+MODEL_RUN ?= models/gender
+
+.PHONY: demo test lint clean
+
+%/bin/python:
+	$(PYTHON) -m venv $*
+	$*/bin/python -m pip install --quiet --upgrade pip
+
+# An install is redone when pyproject.toml changes; the package itself is installed editable.
+$(RUN_VENV)/.installed: pyproject.toml | $(RUN_VENV)/bin/python
+	$(RUN_VENV)/bin/python -m pip install --quiet -e '.[cpu]'
+	touch $@
+
+$(DEV_VENV)/.installed: pyproject.toml | $(DEV_VENV)/bin/python
+	$(DEV_VENV)/bin/python -m pip install --quiet -e '.[cpu,train,dev]'
+	touch $@
+
+demo: $(RUN_VENV)/.installed
+	$(RUN_VENV)/bin/faceedge report $(MODEL_RUN)
+
+test: $(DEV_VENV)/.installed
+	$(DEV_VENV)/bin/python -m pytest
+
+lint: $(DEV_VENV)/.installed
+	$(DEV_VENV)/bin/ruff check faceedge tests benchmarks
+	$(DEV_VENV)/bin/ruff format --check faceedge tests benchmarks
+
+clean:
+	rm -rf .venv .pytest_cache .ruff_cache build *.egg-info

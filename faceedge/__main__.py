@@ -1,0 +1,3 @@
+from faceedge.cli import main
+
+main()

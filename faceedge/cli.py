@@ -1,0 +1,73 @@
+"""The `faceedge` command: one Typer app per stage, joined here. Every command calls one library function.
+
+Errors a user can cause (:class:`faceedge.errors.FaceedgeError`) become one line on stderr and the
+error's exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import Annotated
+
+import typer
+from typer.core import TyperGroup
+
+from faceedge import __version__
+from faceedge.data.cli import app as data_app
+from faceedge.errors import FaceedgeError
+from faceedge.evaluate.cli import evaluate, report
+from faceedge.train.cli import train
+
+
+class _Group(TyperGroup):
+    """Turns user errors raised anywhere below into one clear line and an exit code."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except FaceedgeError as exc:
+            typer.echo(f"faceedge: error: {exc}", err=True)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            typer.echo("faceedge: interrupted", err=True)
+            raise typer.Exit(130) from None
+
+
+app = typer.Typer(
+    cls=_Group,
+    help="Face gender recognition: train on UTKFace, evaluate, export, and run on the edge.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,
+)
+app.add_typer(data_app, name="data")
+app.command()(train)
+app.command()(evaluate)
+app.command()(report)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"faceedge {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log debugging detail.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    # TensorFlow's C++ start-up chatter (CPU feature notes, oneDNN banners) is not for our users.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(message)s",
+        force=True,
+    )
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,51 @@
+"""The errors a user can cause. The CLI turns each into one line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+
+class FaceedgeError(Exception):
+    """Base class of every error a user can cause and fix; never raised for a bug in faceedge itself."""
+
+    exit_code = 1
+
+
+class DatasetError(FaceedgeError):
+    """The dataset path is missing, unreadable, or holds no usable UTKFace image."""
+
+    exit_code = 2
+
+
+class SplitError(FaceedgeError):
+    """A split file is malformed or does not match the dataset it is used with."""
+
+    exit_code = 2
+
+
+class ModelError(FaceedgeError):
+    """A model file is missing, of an unknown kind, or does not load."""
+
+    exit_code = 3
+
+
+class RunDirectoryError(FaceedgeError):
+    """A training run directory exists where a new one is requested, or is incomplete when resumed."""
+
+    exit_code = 4
+
+
+class MissingExtraError(FaceedgeError):
+    """An optional dependency is not installed; the message names the extra that brings it."""
+
+    exit_code = 5
+
+
+def require(module: str, extra: str):
+    """Import ``module`` or raise :class:`MissingExtraError` telling which faceedge extra to install."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingExtraError(
+            f"{module} is not installed; install it with: pip install 'faceedge[{extra}]'"
+        ) from exc

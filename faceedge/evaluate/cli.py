@@ -1,0 +1,52 @@
+"""`faceedge evaluate` and `faceedge report`: measure a model, or show what a run measured."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+
+def evaluate(
+    model: Annotated[Path, typer.Argument(help="A model file (.keras).", show_default=False)],
+    data: Annotated[
+        Path,
+        typer.Option(
+            help="The UTKFace archive or its extracted folder.", envvar="FACEEDGE_UTKFACE", show_default=False
+        ),
+    ],
+    split_file: Annotated[
+        Path | None,
+        typer.Option(
+            help="Split CSV [default: split.csv beside the model, else the default split]", show_default=False
+        ),
+    ] = None,
+    split: Annotated[str, typer.Option(help="Which split to evaluate on.")] = "test",
+    json_path: Annotated[
+        Path | None,
+        typer.Option(
+            "--json", help="Write the report as JSON here, with its PNG plots beside it.", show_default=False
+        ),
+    ] = None,
+    flip_average: Annotated[
+        bool, typer.Option(help="Average each prediction with its mirror image's.")
+    ] = False,
+) -> None:
+    """Accuracy, precision, recall, F1, ROC-AUC and per-group accuracy of a model on a UTKFace split."""
+    from faceedge.evaluate.report import evaluate_model, format_report, write_report
+
+    result = evaluate_model(model, data, split_file, split, flip_average)
+    typer.echo(format_report(result.to_dict()))
+    if json_path is not None:
+        for path in write_report(result, json_path):
+            typer.echo(f"wrote {path}")
+
+
+def report(
+    run: Annotated[Path, typer.Argument(help="A training run directory.", show_default=False)],
+) -> None:
+    """Show a trained model's summary and its evaluation report, as recorded in its run directory."""
+    from faceedge.train.rundir import format_run
+
+    typer.echo(format_run(run))

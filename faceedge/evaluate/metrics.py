@@ -1,0 +1,84 @@
+"""Binary classification metrics in plain numpy, with female (label 1) as the positive class."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class GroupAccuracy:
+    """Accuracy of one group with its 95 % Wilson interval (honest for small groups)."""
+
+    accuracy: float
+    n: int
+    ci_low: float
+    ci_high: float
+
+    def to_dict(self) -> dict:
+        """JSON form; the accuracy of an empty group is None."""
+        accuracy = None if self.n == 0 else self.accuracy
+        return {"accuracy": accuracy, "n": self.n, "ci95": [self.ci_low, self.ci_high]}
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """2×2 counts, rows = true class, columns = predicted class, order (male 0, female 1)."""
+    labels = np.asarray(labels, dtype=np.int64)
+    predicted = np.asarray(predicted, dtype=np.int64)
+    matrix = np.zeros((2, 2), dtype=np.int64)
+    np.add.at(matrix, (labels, predicted), 1)
+    return matrix
+
+
+def precision_recall_f1(matrix: np.ndarray) -> tuple[float, float, float]:
+    """Precision, recall and F1 of the positive class (female) from a 2×2 confusion matrix.
+
+    A ratio with an empty denominator is 0.0, as in scikit-learn's ``zero_division=0``.
+    """
+    tp, fp, fn = matrix[1, 1], matrix[0, 1], matrix[1, 0]
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return float(precision), float(recall), float(f1)
+
+
+def roc_auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve: the probability that a random positive outscores a random negative.
+
+    Computed from ranks (Mann-Whitney U) with ties counted as half. NaN when a class is absent.
+    """
+    labels = np.asarray(labels).astype(bool)
+    scores = np.asarray(scores, dtype=np.float64)
+    positives, negatives = int(labels.sum()), int((~labels).sum())
+    if positives == 0 or negatives == 0:
+        return float("nan")
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores), dtype=np.float64)
+    sorted_scores = scores[order]
+    # Average rank within each run of equal scores, 1-based.
+    starts = np.r_[0, np.flatnonzero(np.diff(sorted_scores)) + 1]
+    ends = np.r_[starts[1:], len(scores)]
+    for start, end in zip(starts, ends):
+        ranks[order[start:end]] = (start + end + 1) / 2
+    u = ranks[labels].sum() - positives * (positives + 1) / 2
+    return float(u / (positives * negatives))
+
+
+def wilson_interval(correct: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95 % Wilson score interval of a proportion ``correct / n`` ((0, 1) when ``n`` is 0)."""
+    if n == 0:
+        return 0.0, 1.0
+    p = correct / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+def group_accuracy(correct: np.ndarray) -> GroupAccuracy:
+    """Accuracy and interval of a boolean array of per-image correctness."""
+    n = int(len(correct))
+    hits = int(np.sum(correct))
+    low, high = wilson_interval(hits, n)
+    return GroupAccuracy(hits / n if n else float("nan"), n, low, high)

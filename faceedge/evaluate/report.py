@@ -1,0 +1,275 @@
+"""The evaluation report: overall metrics, accuracy per race, age group and gender, and plots.
+
+:func:`evaluate_predictions` works on probabilities and labels only, so it serves every backend;
+:func:`evaluate_model` adds reading the data, the split and running a :class:`Predictor`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from faceedge.data.images import decode_chips
+from faceedge.data.labels import ADULT_MIN_AGE, AGE_GROUPS, GENDERS, LIFE_STAGES, RACES
+from faceedge.data.split import SPLIT_FILE_NAME, Split, make_split, read_split
+from faceedge.data.utkface import UtkFace, load_utkface
+from faceedge.evaluate.metrics import (
+    GroupAccuracy,
+    confusion_matrix,
+    group_accuracy,
+    precision_recall_f1,
+    roc_auc,
+)
+from faceedge.evaluate.predictors import Predictor, load_predictor, predict_with_flip
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    """Everything measured on one split; :meth:`to_dict` is the JSON that scripts and stages read."""
+
+    n: int
+    accuracy: GroupAccuracy
+    precision: float
+    recall: float
+    f1: float
+    roc_auc: float
+    confusion_matrix: np.ndarray
+    threshold: float
+    groups: dict[str, dict[str, GroupAccuracy]]
+    adult: GroupAccuracy
+    context: dict = field(default_factory=dict)
+
+    @property
+    def race_gap(self) -> float:
+        """Best minus worst race group accuracy, over the groups present in the split."""
+        values = [g.accuracy for g in self.groups["race"].values() if g.n]
+        return max(values) - min(values) if values else float("nan")
+
+    def to_dict(self) -> dict:
+        """The JSON form; a figure that does not exist (a group absent from the split) is None."""
+        flat = {
+            kind: {name: _number(g.accuracy) for name, g in rows.items()}
+            for kind, rows in self.groups.items()
+        }
+        return {
+            **self.context,
+            "n": self.n,
+            "threshold": self.threshold,
+            "accuracy": self.accuracy.accuracy,
+            "accuracy_ci95": [self.accuracy.ci_low, self.accuracy.ci_high],
+            "precision": self.precision,
+            "recall": self.recall,
+            "f1": self.f1,
+            "roc_auc": _number(self.roc_auc),
+            "positive_class": "female",
+            "confusion_matrix": self.confusion_matrix.tolist(),
+            "confusion_matrix_labels": list(GENDERS),
+            "per_race": flat["race"],
+            "race_gap": _number(self.race_gap),
+            "per_age_group": flat["age_group"],
+            "per_life_stage": flat["life_stage"],
+            "per_gender": flat["gender"],
+            "adult_accuracy": _number(self.adult.accuracy),
+            "adult_min_age": ADULT_MIN_AGE,
+            "groups": {
+                kind: {name: g.to_dict() for name, g in rows.items()} for kind, rows in self.groups.items()
+            }
+            | {"adult": {f"{ADULT_MIN_AGE}+": self.adult.to_dict()}},
+        }
+
+
+def _number(value: float) -> float | None:
+    return None if np.isnan(value) else float(value)
+
+
+def evaluate_predictions(
+    dataset: UtkFace, p_female: np.ndarray, threshold: float = 0.5, context: dict | None = None
+) -> EvaluationReport:
+    """Score probabilities against the labels of ``dataset`` (same order)."""
+    p_female = np.asarray(p_female, dtype=np.float64).reshape(-1)
+    if len(p_female) != len(dataset):
+        raise ValueError(f"{len(p_female)} predictions for {len(dataset)} images")
+    genders = dataset.genders
+    predicted = (p_female >= threshold).astype(np.int64)
+    correct = predicted == genders
+    matrix = confusion_matrix(genders, predicted)
+    precision, recall, f1 = precision_recall_f1(matrix)
+    labels = [s.labels for s in dataset.samples]
+
+    def by(key, names) -> dict[str, GroupAccuracy]:
+        keys = np.array([key(lab) for lab in labels], dtype=object)
+        return {name: group_accuracy(correct[keys == name]) for name in names}
+
+    groups = {
+        "race": by(lambda lab: lab.race_name, RACES),
+        "age_group": by(lambda lab: lab.age_group, [n for n, _, _ in AGE_GROUPS]),
+        "life_stage": by(lambda lab: lab.life_stage, [n for n, _, _ in LIFE_STAGES]),
+        "gender": by(lambda lab: lab.gender_name, GENDERS),
+    }
+    return EvaluationReport(
+        n=len(dataset),
+        accuracy=group_accuracy(correct),
+        precision=precision,
+        recall=recall,
+        f1=f1,
+        roc_auc=roc_auc(genders, p_female),
+        confusion_matrix=matrix,
+        threshold=threshold,
+        groups=groups,
+        adult=group_accuracy(correct[dataset.ages >= ADULT_MIN_AGE]),
+        context=dict(context or {}),
+    )
+
+
+def resolve_split(model: Path, dataset: UtkFace, split_file: str | Path | None) -> tuple[Split, str]:
+    """The split to evaluate with: the given file, else the one beside the model, else the default.
+
+    Returns the split and a description of where it came from, for the report.
+    """
+    if split_file is not None:
+        return read_split(split_file), str(split_file)
+    beside = model.parent / SPLIT_FILE_NAME
+    if beside.is_file():
+        return read_split(beside), str(beside)
+    split = make_split(dataset)
+    return split, f"default split (seed {split.seed})"
+
+
+def evaluate_model(
+    model: str | Path,
+    data: str | Path,
+    split_file: str | Path | None = None,
+    split: str = "test",
+    flip_average: bool = False,
+    threshold: float = 0.5,
+) -> EvaluationReport:
+    """Evaluate a model file on one split of UTKFace.
+
+    Raises:
+        ModelError, DatasetError, SplitError: the model, the data or the split cannot be used.
+    """
+    model = Path(model)
+    predictor = load_predictor(model)
+    dataset = load_utkface(data)
+    chosen, split_source = resolve_split(model, dataset, split_file)
+    context = {"model": str(model), "data": str(data), "split": split, "split_file": split_source}
+    return evaluate_predictor(predictor, chosen.apply(dataset, split), flip_average, threshold, context)
+
+
+def evaluate_predictor(
+    predictor: Predictor,
+    dataset: UtkFace,
+    flip_average: bool = False,
+    threshold: float = 0.5,
+    context: dict | None = None,
+) -> EvaluationReport:
+    """Decode the chips of ``dataset`` for ``predictor``, run it and score its predictions."""
+    chips = decode_chips([s.data for s in dataset.samples], predictor.input_size)
+    started = time.perf_counter()
+    p_female = predict_with_flip(predictor, chips) if flip_average else predictor.predict(chips)
+    log.info(
+        "%s predicted %d images in %.1f s", predictor.backend, len(dataset), time.perf_counter() - started
+    )
+    context = {
+        **(context or {}),
+        "backend": predictor.backend,
+        "input_size": predictor.input_size,
+        "flip_average": flip_average,
+    }
+    return evaluate_predictions(dataset, p_female, threshold, context)
+
+
+def _percent(value: float | None, width: int = 0) -> str:
+    return f"{'n/a' if value is None else format(value, '.2%')}".rjust(width)
+
+
+def format_report(report: dict) -> str:
+    """A plain-text summary of a report's JSON form (:meth:`EvaluationReport.to_dict`), each group with
+    its 95 % interval; works as well on a report read back from disk."""
+    low, high = report["accuracy_ci95"]
+    adult = report["groups"]["adult"][f"{report['adult_min_age']}+"]
+    auc = "n/a" if report["roc_auc"] is None else f"{report['roc_auc']:.4f}"
+    gap = "n/a" if report["race_gap"] is None else f"{report['race_gap'] * 100:.2f} points"
+    lines = [
+        f"accuracy {_percent(report['accuracy'])} on {report['n']} {report.get('split', '')} images "
+        f"(95% CI {low:.2%}-{high:.2%})",
+        f"precision {report['precision']:.4f}  recall {report['recall']:.4f}  F1 {report['f1']:.4f}  "
+        f"ROC-AUC {auc}  (positive class: {report['positive_class']})",
+        f"confusion matrix (rows true, columns predicted; male, female): {report['confusion_matrix']}",
+        f"adults ({report['adult_min_age']}+): {_percent(adult['accuracy'])} on {adult['n']} images",
+        f"race gap (best - worst): {gap}",
+    ]
+    titles = {"race": "race", "age_group": "age group", "life_stage": "life stage", "gender": "gender"}
+    for kind, title in titles.items():
+        lines.append(f"{title}:")
+        for name, g in report["groups"][kind].items():
+            ci_low, ci_high = g["ci95"]
+            interval = f"95% CI {ci_low:.2%}-{ci_high:.2%}" if g["n"] else ""
+            lines.append(f"  {name:<8} {_percent(g['accuracy'], 7)}  n={g['n']:<5} {interval}".rstrip())
+    return "\n".join(lines)
+
+
+def write_report(report: EvaluationReport, json_path: str | Path, plots: bool = True) -> list[Path]:
+    """Write the JSON report and, with ``plots``, its confusion-matrix and per-group PNGs beside it."""
+    json_path = Path(json_path)
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(report.to_dict(), indent=2) + "\n", encoding="utf-8")
+    written = [json_path]
+    if plots:
+        stem = json_path.with_suffix("")
+        written.append(plot_confusion(report, f"{stem}_confusion.png"))
+        written.append(plot_groups(report, f"{stem}_groups.png"))
+    return written
+
+
+def plot_confusion(report: EvaluationReport, path: str | Path) -> Path:
+    from faceedge.plotting import pyplot
+
+    plt = pyplot()
+    matrix = report.confusion_matrix
+    rates = matrix / np.maximum(1, matrix.sum(axis=1, keepdims=True))
+    fig, ax = plt.subplots(figsize=(5, 4.4))
+    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
+    for (row, col), count in np.ndenumerate(matrix):
+        colour = "white" if rates[row, col] > 0.5 else "black"
+        ax.text(col, row, f"{count}\n{rates[row, col]:.1%}", ha="center", va="center", color=colour)
+    ax.set_xticks([0, 1], GENDERS)
+    ax.set_yticks([0, 1], GENDERS)
+    ax.set(
+        xlabel="predicted", ylabel="true", title=f"Confusion matrix, accuracy {report.accuracy.accuracy:.2%}"
+    )
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_groups(report: EvaluationReport, path: str | Path) -> Path:
+    """Accuracy per race, age group and gender, with 95 % intervals as error bars."""
+    from faceedge.plotting import pyplot
+
+    plt = pyplot()
+    kinds = [("race", "Race"), ("age_group", "Age group"), ("gender", "Gender")]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5), gridspec_kw={"width_ratios": [5, 8, 2]})
+    for ax, (kind, title) in zip(axes, kinds):
+        rows = {k: g for k, g in report.groups[kind].items() if g.n}
+        values = np.array([g.accuracy for g in rows.values()])
+        errors = np.array([[g.accuracy - g.ci_low, g.ci_high - g.accuracy] for g in rows.values()]).T
+        ax.bar(range(len(rows)), values, yerr=errors, capsize=4, color="#4C72B0")
+        ax.set_xticks(range(len(rows)), [f"{k}\nn={g.n}" for k, g in rows.items()], fontsize=8)
+        ax.axhline(report.accuracy.accuracy, color="black", linewidth=0.8, linestyle="--")
+        ax.set(
+            title=title, ylim=(max(0.0, values.min() - 0.15) if len(values) else 0, 1.0), ylabel="accuracy"
+        )
+    fig.suptitle(f"Accuracy per group (dashed: overall {report.accuracy.accuracy:.2%}; bars: 95% interval)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)

@@ -1,0 +1,74 @@
+"""`faceedge train`: the command-line skin of :func:`faceedge.train.trainer.train`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from faceedge.train.architectures import ArchName
+from faceedge.train.config import TrainConfig
+
+_DEFAULT = TrainConfig(data="", out="")
+_DEFAULT_ARCH = ArchName(_DEFAULT.arch)
+
+
+def train(
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            help="The UTKFace archive or its extracted folder (not needed with --resume).",
+            envvar="FACEEDGE_UTKFACE",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[Path, typer.Option(help="The run directory to create.")] = Path("runs/gender"),
+    arch: Annotated[ArchName, typer.Option(help="Model architecture.")] = _DEFAULT_ARCH,
+    img_size: Annotated[
+        int | None,
+        typer.Option(help="Input side in pixels [default: the architecture's own]", show_default=False),
+    ] = None,
+    epochs: Annotated[int, typer.Option(min=1)] = _DEFAULT.epochs,
+    batch_size: Annotated[int, typer.Option(min=1, help="Global batch size.")] = _DEFAULT.batch_size,
+    learning_rate: Annotated[float, typer.Option(help="Peak learning rate (cosine schedule).")] = (
+        _DEFAULT.learning_rate
+    ),
+    patience: Annotated[
+        int, typer.Option(min=1, help="Early-stopping patience in epochs.")
+    ] = _DEFAULT.patience,
+    seed: Annotated[int, typer.Option(help="Seed of weights, shuffling and augmentation.")] = _DEFAULT.seed,
+    split_file: Annotated[
+        Path | None, typer.Option(help="Use this split CSV instead of making one.", show_default=False)
+    ] = None,
+    limit: Annotated[
+        int | None,
+        typer.Option(min=10, help="Train on a random subset of this many images.", show_default=False),
+    ] = None,
+    resume: Annotated[
+        bool, typer.Option(help="Continue the run in --out from its last epoch, with its own settings.")
+    ] = False,
+) -> None:
+    """Train a gender classifier on UTKFace and evaluate it on the test split."""
+    from faceedge.errors import DatasetError
+    from faceedge.evaluate.report import format_report
+    from faceedge.train.trainer import train as run_training
+
+    if data is None and not resume:
+        raise DatasetError("give the UTKFace data with --data (or FACEEDGE_UTKFACE)")
+    config = TrainConfig(
+        data=str(data or ""),
+        out=str(out),
+        arch=arch.value,
+        img_size=img_size,
+        epochs=epochs,
+        batch_size=batch_size,
+        learning_rate=learning_rate,
+        patience=patience,
+        seed=seed,
+        split_file=str(split_file) if split_file else None,
+        limit=limit,
+    )
+    result = run_training(config, resume=resume)
+    typer.echo(format_report(result.evaluation.to_dict()))
+    typer.echo(f"run directory: {result.run_dir}")

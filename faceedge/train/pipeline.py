@@ -1,0 +1,93 @@
+"""The tf.data input pipeline: parallel decode, cache, shuffle, batch, augment, prefetch.
+
+Chips are decoded and resized by :func:`faceedge.data.images.decode_chip`, the very function the
+evaluation and the runtime use, so the model never sees pixels resampled differently from the
+ones it will be served. Augmentation runs here, on batches, and never inside the model.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import tensorflow as tf
+
+from faceedge.data.images import decode_chip
+from faceedge.data.utkface import Sample
+from faceedge.train.config import Augmentation
+
+
+def _uniform(shape, limit: float) -> tf.Tensor:
+    return tf.random.uniform(shape, -limit, limit)
+
+
+def augment_batch(images: tf.Tensor, augmentation: Augmentation) -> tf.Tensor:
+    """Flip, rotate, shift and zoom (one affine warp), then jitter brightness and contrast.
+
+    ``images`` is a float32 batch ``(n, size, size, 3)`` of 0-255 pixels; so is the result.
+    """
+    batch = tf.shape(images)[0]
+    size = tf.cast(tf.shape(images)[1], tf.float32)
+    angle = _uniform([batch], math.radians(augmentation.max_rotation_degrees))
+    scale = 1.0 + _uniform([batch], augmentation.max_zoom)
+    shift_x = _uniform([batch], augmentation.max_shift) * size
+    shift_y = _uniform([batch], augmentation.max_shift) * size
+    if augmentation.flip:
+        mirror = tf.where(tf.random.uniform([batch]) < 0.5, -1.0, 1.0)
+    else:
+        mirror = tf.ones([batch])
+    # The warp maps each output pixel to the input pixel it samples: mirror about the centre, then
+    # rotate by `angle` and zoom by `scale` about the centre, then shift.
+    cos, sin = tf.cos(angle) / scale, tf.sin(angle) / scale
+    centre = (size - 1.0) / 2.0
+    a0, a1, b0, b1 = cos * mirror, -sin, sin * mirror, cos
+    a2 = centre - a0 * centre - a1 * centre + shift_x
+    b2 = centre - b0 * centre - b1 * centre + shift_y
+    zeros = tf.zeros([batch])
+    transforms = tf.stack([a0, a1, a2, b0, b1, b2, zeros, zeros], axis=1)
+    images = tf.raw_ops.ImageProjectiveTransformV3(
+        images=images,
+        transforms=transforms,
+        output_shape=tf.shape(images)[1:3],
+        fill_value=0.0,
+        interpolation="BILINEAR",
+        fill_mode="REFLECT",
+    )
+    brightness = _uniform([batch, 1, 1, 1], augmentation.max_brightness)
+    contrast = 1.0 + _uniform([batch, 1, 1, 1], augmentation.max_contrast)
+    mean = tf.reduce_mean(images, axis=[1, 2, 3], keepdims=True)
+    return tf.clip_by_value((images - mean) * contrast + mean + brightness, 0.0, 255.0)
+
+
+def chip_dataset(
+    samples: tuple[Sample, ...] | list[Sample],
+    size: int,
+    batch_size: int,
+    training: bool,
+    augmentation: Augmentation | None = None,
+    seed: int = 0,
+) -> tf.data.Dataset:
+    """Batches of ``(float32 images (n, size, size, 3), float32 labels (n, 1))``, 1 = female.
+
+    Training batches are reshuffled every epoch, full (the last partial batch is dropped) and
+    augmented; evaluation batches keep the samples' order.
+    """
+    encoded = tf.constant([s.data for s in samples], dtype=tf.string)
+    labels = np.array([[s.labels.gender] for s in samples], dtype=np.float32)
+
+    def decode(data: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
+        image = tf.numpy_function(lambda b: decode_chip(b, size), [data], tf.uint8, stateful=False)
+        image.set_shape((size, size, 3))
+        return image, label
+
+    dataset = tf.data.Dataset.from_tensor_slices((encoded, labels))
+    dataset = dataset.map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True).cache()
+    if training:
+        dataset = dataset.shuffle(len(samples), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size, drop_remainder=training)
+    dataset = dataset.map(lambda x, y: (tf.cast(x, tf.float32), y), num_parallel_calls=tf.data.AUTOTUNE)
+    if training and augmentation is not None:
+        dataset = dataset.map(
+            lambda x, y: (augment_batch(x, augmentation), y), num_parallel_calls=tf.data.AUTOTUNE
+        )
+    return dataset.prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,310 @@
+"""`faceedge train`: from UTKFace to a trained, evaluated gender model in a run directory.
+
+The run directory's files are listed in :mod:`faceedge.train.rundir`: the model, its exact
+configuration, split, history, learning curves, evaluation and checkpoints for ``--resume``.
+
+On a machine with GPUs the same command trains with mixed precision on all of them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import os
+import platform
+import sys
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import cv2
+import keras
+import numpy as np
+import tensorflow as tf
+
+from faceedge.data.labels import GENDERS
+from faceedge.data.split import make_split, read_split, write_split
+from faceedge.data.utkface import UtkFace, load_utkface
+from faceedge.errors import RunDirectoryError
+from faceedge.evaluate.predictors import KerasPredictor
+from faceedge.evaluate.report import EvaluationReport, evaluate_predictor, write_report
+from faceedge.train.architectures import build_model
+from faceedge.train.config import TrainConfig
+from faceedge.train.flops import count_flops
+from faceedge.train.pipeline import chip_dataset
+from faceedge.train.rundir import (
+    CHECKPOINT_DIR,
+    CONFIG_FILE,
+    CURVES_FILE,
+    EVALUATION_FILE,
+    HISTORY_FILE,
+    MODEL_FILE,
+    SPLIT_FILE,
+    SUMMARY_FILE,
+    TENSORBOARD_DIR,
+    TRAINING_FILE,
+)
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    run_dir: Path
+    model_path: Path
+    evaluation: EvaluationReport
+    training: dict
+
+
+def _prepare_run_dir(config: TrainConfig, resume: bool) -> tuple[TrainConfig, int]:
+    """Create (or, resuming, check) the run directory; returns the config to use and the next epoch."""
+    run = Path(config.out)
+    if resume:
+        try:
+            saved = TrainConfig.from_dict(json.loads((run / CONFIG_FILE).read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError) as exc:
+            raise RunDirectoryError(f"cannot resume {run}: no readable {CONFIG_FILE} ({exc})") from exc
+        if not (run / CHECKPOINT_DIR / "last.keras").is_file():
+            raise RunDirectoryError(f"cannot resume {run}: it has no checkpoints/last.keras")
+        done = _read_history(run / HISTORY_FILE)
+        log.info("resuming %s after epoch %d with its saved configuration", run, len(done))
+        return replace(saved, out=str(run)), len(done)
+    if run.exists() and any(run.iterdir()):
+        raise RunDirectoryError(f"{run} already holds a run: pass --resume to continue it, or another --out")
+    (run / CHECKPOINT_DIR).mkdir(parents=True, exist_ok=True)
+    return config, 0
+
+
+def _read_history(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    with path.open(encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _datasets(config: TrainConfig) -> tuple[UtkFace, UtkFace, UtkFace]:
+    dataset = load_utkface(config.data, limit=config.limit, seed=config.seed)
+    split = read_split(config.split_file) if config.split_file else make_split(dataset, config.split_seed)
+    write_split(split, Path(config.out) / SPLIT_FILE)
+    parts = [split.apply(dataset, name) for name in ("train", "val", "test")]
+    log.info("split: %s", ", ".join(f"{name} {len(p)}" for name, p in zip(("train", "val", "test"), parts)))
+    return parts[0], parts[1], parts[2]
+
+
+def _strategy_and_precision():
+    """All local GPUs with mixed precision when there are any; the plain CPU otherwise."""
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+        strategy = tf.distribute.MirroredStrategy()
+        log.info("training on %d GPU(s) with mixed precision", strategy.num_replicas_in_sync)
+    else:
+        keras.mixed_precision.set_global_policy("float32")
+        strategy = tf.distribute.get_strategy()
+        log.info("no GPU found: training on the CPU in float32")
+    return strategy, keras.mixed_precision.global_policy().name, [g.name for g in gpus]
+
+
+class EpochRecorder(keras.callbacks.Callback):
+    """Adds ``seconds`` and ``learning_rate`` to each epoch's logs, so that CSVLogger writes them.
+
+    Must come before CSVLogger in the callback list: callbacks share one logs dict, in order.
+    """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is not None:
+            logs["seconds"] = time.perf_counter() - self.started
+            logs["learning_rate"] = float(self.model.optimizer.learning_rate)
+
+
+def _compile(model, config: TrainConfig, steps_per_epoch: int) -> None:
+    total = max(1, steps_per_epoch * config.epochs)
+    warmup = min(steps_per_epoch, total // 2)
+    schedule = keras.optimizers.schedules.CosineDecay(
+        initial_learning_rate=config.learning_rate / 20,
+        decay_steps=total - warmup,
+        warmup_target=config.learning_rate,
+        warmup_steps=warmup,
+    )
+    model.compile(
+        optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay),
+        loss=keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing),
+        metrics=[keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")],
+    )
+
+
+def _callbacks(run: Path, config: TrainConfig, history: list[dict]) -> list:
+    best_so_far = max((float(row["val_accuracy"]) for row in history), default=None)
+    return [
+        EpochRecorder(),
+        keras.callbacks.ModelCheckpoint(
+            run / CHECKPOINT_DIR / "best.keras",
+            monitor="val_accuracy",
+            mode="max",
+            save_best_only=True,
+            initial_value_threshold=best_so_far,
+        ),
+        keras.callbacks.ModelCheckpoint(run / CHECKPOINT_DIR / "last.keras"),
+        keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=config.patience),
+        keras.callbacks.CSVLogger(run / HISTORY_FILE, append=bool(history)),
+        keras.callbacks.TensorBoard(run / TENSORBOARD_DIR, write_graph=False),
+    ]
+
+
+def train(config: TrainConfig, resume: bool = False, progress: bool | None = None) -> TrainResult:
+    """Train, keep the best epoch by validation accuracy, evaluate it on the test split, write the run.
+
+    Args:
+        config: what to train; with ``resume`` only its ``out`` is used and the run's saved
+            configuration is continued from its last completed epoch.
+        progress: Keras' progress bar (True), one line per epoch (False), or the bar only when
+            stderr is a terminal (None).
+
+    Raises:
+        RunDirectoryError: ``out`` already holds a run (without ``resume``) or cannot be resumed.
+        DatasetError, SplitError: the data or the split file cannot be used.
+    """
+    config, initial_epoch = _prepare_run_dir(config, resume)
+    run = Path(config.out)
+    keras.utils.set_random_seed(config.seed)
+    train_set, val_set, test_set = _datasets(config)
+    (run / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+    strategy, precision, gpus = _strategy_and_precision()
+    size = config.size
+    train_data = chip_dataset(
+        train_set.samples, size, config.batch_size, True, config.augmentation, config.seed
+    )
+    val_data = chip_dataset(val_set.samples, size, 256, False)
+    steps_per_epoch = len(train_set) // config.batch_size
+    if steps_per_epoch == 0:
+        raise RunDirectoryError(
+            f"{len(train_set)} training images make no full batch of {config.batch_size}: lower --batch-size"
+        )
+
+    history = _read_history(run / HISTORY_FILE)
+    with strategy.scope():
+        if initial_epoch:
+            model = keras.models.load_model(run / CHECKPOINT_DIR / "last.keras")
+        else:
+            model = build_model(config.arch, size)
+            _compile(model, config, steps_per_epoch)
+    started = time.perf_counter()
+    model.fit(
+        train_data,
+        validation_data=val_data,
+        epochs=config.epochs,
+        initial_epoch=initial_epoch,
+        callbacks=_callbacks(run, config, history),
+        verbose=1 if (sys.stderr.isatty() if progress is None else progress) else 2,
+        shuffle=False,  # the dataset reshuffles itself every epoch
+    )
+    fit_seconds = time.perf_counter() - started
+
+    best = keras.models.load_model(run / CHECKPOINT_DIR / "best.keras", compile=False)
+    model_path = run / MODEL_FILE
+    best.save(model_path)  # loaded without its optimizer: the shipped file holds weights only
+    (run / SUMMARY_FILE).write_text(_summary(best), encoding="utf-8")
+
+    context = {"model": MODEL_FILE, "data": config.data, "split": "test", "split_file": SPLIT_FILE}
+    evaluation = evaluate_predictor(KerasPredictor(model_path), test_set, context=context)
+    write_report(evaluation, run / EVALUATION_FILE)
+
+    history = _read_history(run / HISTORY_FILE)
+    plot_learning_curves(history, run / CURVES_FILE)
+    training = _training_record(
+        config,
+        history,
+        best,
+        model_path,
+        fit_seconds,
+        precision,
+        gpus,
+        strategy,
+        count_flops(best),
+        len(train_set),
+        len(val_set),
+        len(test_set),
+    )
+    (run / TRAINING_FILE).write_text(json.dumps(training, indent=2) + "\n", encoding="utf-8")
+    return TrainResult(run, model_path, evaluation, training)
+
+
+def _summary(model) -> str:
+    buffer = io.StringIO()
+    model.summary(line_length=120, print_fn=lambda line, **_: buffer.write(line + "\n"))
+    return buffer.getvalue()
+
+
+def _training_record(
+    config, history, model, model_path, fit_seconds, precision, gpus, strategy, flops, n_train, n_val, n_test
+) -> dict:
+    seconds = [float(row["seconds"]) for row in history if row.get("seconds") not in (None, "", "NA")]
+    val = [float(row["val_accuracy"]) for row in history]
+    best_epoch = int(np.argmax(val)) + 1 if val else None
+    return {
+        "arch": config.arch,
+        "img_size": config.size,
+        "labels": list(GENDERS),
+        "output": "p_female",
+        "input": {
+            "name": model.inputs[0].name,
+            "shape": [None, config.size, config.size, 3],
+            "layout": "NHWC",
+            "dtype": "float32",
+            "color": "RGB",
+            "range": [0, 255],
+            "crop": "the whole UTKFace aligned and cropped chip (200x200)",
+            "resize": "OpenCV INTER_AREA (faceedge.data.images.chip_to_input)",
+        },
+        "parameters": int(model.count_params()),
+        "model_bytes": model_path.stat().st_size,
+        "flops_per_image": flops,
+        "epochs_run": len(history),
+        "best_epoch": best_epoch,
+        "best_val_accuracy": max(val) if val else None,
+        "epoch_seconds_median": float(np.median(seconds)) if seconds else None,
+        "epoch_seconds": seconds,
+        "fit_seconds_this_session": fit_seconds,
+        "images": {"train": n_train, "val": n_val, "test": n_test},
+        "precision_policy": precision,
+        "replicas": strategy.num_replicas_in_sync,
+        "gpus": gpus,
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor() or platform.machine(),
+            "cpu_count": os.cpu_count(),
+        },
+        "versions": {
+            "python": platform.python_version(),
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "numpy": np.__version__,
+            "opencv": cv2.__version__,
+        },
+    }
+
+
+def plot_learning_curves(history: list[dict], path: str | Path) -> Path:
+    """Loss, accuracy and learning rate per epoch, training against validation."""
+    from faceedge.plotting import pyplot
+
+    plt = pyplot()
+    epochs = [int(row["epoch"]) + 1 for row in history]
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    for ax, key, title in ((axes[0], "loss", "Loss"), (axes[1], "accuracy", "Accuracy")):
+        ax.plot(epochs, [float(r[key]) for r in history], label="train (augmented)")
+        ax.plot(epochs, [float(r[f"val_{key}"]) for r in history], label="validation")
+        ax.set(title=title, xlabel="epoch")
+        ax.legend()
+    axes[2].plot(epochs, [float(r.get("learning_rate", "nan")) for r in history])
+    axes[2].set(title="Learning rate", xlabel="epoch")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)

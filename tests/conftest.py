@@ -1,0 +1,84 @@
+"""Shared fixtures: the real UTKFace from ../shared when present, and small synthetic datasets."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("FACEEDGE_SHARED", REPO.parent / "shared"))
+UTKFACE_ARCHIVE = SHARED / "data" / "utkface" / "UTKFace.tar.gz"
+
+# The real file names of UTKFace that break its naming pattern.
+MALFORMED_REAL_NAMES = (
+    "39_1_20170116174525125.jpg.chip.jpg",
+    "61_1_20170109142408075.jpg.chip.jpg",
+    "61_1_20170109150557335.jpg.chip.jpg",
+)
+
+
+@pytest.fixture(scope="session")
+def utkface_archive() -> Path:
+    if not UTKFACE_ARCHIVE.is_file():
+        pytest.skip(f"the real UTKFace archive is not at {UTKFACE_ARCHIVE} (set FACEEDGE_SHARED)")
+    return UTKFACE_ARCHIVE
+
+
+@pytest.fixture(scope="session")
+def utkface(utkface_archive):
+    from faceedge.data.utkface import load_utkface
+
+    return load_utkface(utkface_archive)
+
+
+def synthetic_chip(gender: int, rng: np.random.Generator, size: int = 200) -> bytes:
+    """A JPEG chip whose class is visible: females get a bright disc, males a dark bar."""
+    image = rng.integers(60, 140, (size, size, 3), dtype=np.uint8)
+    if gender:
+        cv2.circle(image, (size // 2, size // 2), size // 4, (230, 230, 230), -1)
+    else:
+        cv2.rectangle(image, (size // 4, size // 3), (3 * size // 4, 2 * size // 3), (20, 20, 20), -1)
+    ok, encoded = cv2.imencode(".jpg", image)
+    assert ok
+    return encoded.tobytes()
+
+
+def synthetic_names(count: int, seed: int = 0) -> list[tuple[str, int]]:
+    """UTKFace-style names covering every gender, race and a spread of ages."""
+    rng = np.random.default_rng(seed)
+    ages = (1, 5, 12, 20, 25, 33, 40, 52, 65, 80)
+    names = []
+    for index in range(count):
+        gender, race, age = index % 2, (index // 2) % 5, ages[int(rng.integers(len(ages)))]
+        names.append((f"{age}_{gender}_{race}_2017011{index % 10}{index:09d}.jpg.chip.jpg", gender))
+    return names
+
+
+def write_synthetic_folder(root: Path, count: int = 120, seed: int = 0, size: int = 200) -> Path:
+    folder = root / "UTKFace"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    for name, gender in synthetic_names(count, seed):
+        (folder / name).write_bytes(synthetic_chip(gender, rng, size))
+    return folder
+
+
+@pytest.fixture
+def synthetic_folder(tmp_path) -> Path:
+    return write_synthetic_folder(tmp_path / "data")
+
+
+def tar_folder(folder: Path, archive: Path) -> Path:
+    with tarfile.open(archive, "w:gz") as tar:
+        for path in sorted(folder.iterdir()):
+            data = path.read_bytes()
+            info = tarfile.TarInfo(f"{folder.name}/{path.name}")
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return archive
