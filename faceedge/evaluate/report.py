@@ -262,6 +262,7 @@ def plot_groups(report: EvaluationReport, path: str | Path) -> Path:
         rows = {k: g for k, g in report.groups[kind].items() if g.n}
         values = np.array([g.accuracy for g in rows.values()])
         errors = np.array([[g.accuracy - g.ci_low, g.ci_high - g.accuracy] for g in rows.values()]).T
+        errors = np.clip(errors, 0, None)  # float rounding at accuracy 1.0 must not make a bar negative
         ax.bar(range(len(rows)), values, yerr=errors, capsize=4, color="#4C72B0")
         ax.set_xticks(range(len(rows)), [f"{k}\nn={g.n}" for k, g in rows.items()], fontsize=8)
         ax.axhline(report.accuracy.accuracy, color="black", linewidth=0.8, linestyle="--")

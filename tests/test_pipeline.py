@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from faceedge.data.images import decode_chips
+from faceedge.data.utkface import load_utkface
+from faceedge.train.config import Augmentation
+from faceedge.train.pipeline import augment_batch, chip_dataset
+
+NO_CHANGE = Augmentation(
+    flip=False, max_rotation_degrees=0, max_shift=0, max_zoom=0, max_brightness=0, max_contrast=0
+)
+
+
+def test_evaluation_batches_hold_exactly_the_pixels_the_runtime_decodes(synthetic_folder):
+    dataset = load_utkface(synthetic_folder)
+    batches = list(chip_dataset(dataset.samples, 48, 32, training=False))
+    images = np.concatenate([x.numpy() for x, _ in batches])
+    labels = np.concatenate([y.numpy() for _, y in batches])
+    np.testing.assert_array_equal(images, decode_chips([s.data for s in dataset.samples], 48).astype(np.float32))
+    np.testing.assert_array_equal(labels[:, 0], dataset.genders)
+
+
+def test_training_batches_are_full_shuffled_and_augmented(synthetic_folder):
+    dataset = load_utkface(synthetic_folder)
+    tf.random.set_seed(0)
+    batches = list(chip_dataset(dataset.samples, 48, 32, training=True, augmentation=Augmentation()))
+    assert len(batches) == len(dataset) // 32
+    images, labels = batches[0]
+    assert images.shape == (32, 48, 48, 3) and images.dtype == tf.float32
+    assert float(tf.reduce_min(images)) >= 0 and float(tf.reduce_max(images)) <= 255
+    plain = decode_chips([s.data for s in dataset.samples[:32]], 48)
+    assert not np.array_equal(images.numpy(), plain)  # shuffled and augmented, not the first 32 as they are
+
+
+def test_augmentation_with_every_change_off_is_the_identity():
+    images = tf.random.uniform((4, 32, 32, 3), 0, 255, seed=1)
+    np.testing.assert_allclose(augment_batch(images, NO_CHANGE).numpy(), images.numpy(), atol=1e-3)
+
+
+def test_flip_only_mirrors_some_images_and_leaves_the_others():
+    images = tf.random.uniform((64, 16, 16, 3), 0, 255, seed=2)
+    out = augment_batch(images, Augmentation(**{**NO_CHANGE.to_dict(), "flip": True})).numpy()
+    mirrored = images.numpy()[:, :, ::-1]
+    same = np.all(np.isclose(out, images.numpy(), atol=1e-3), axis=(1, 2, 3))
+    flipped = np.all(np.isclose(out, mirrored, atol=1e-3), axis=(1, 2, 3))
+    assert np.all(same | flipped) and same.any() and flipped.any()

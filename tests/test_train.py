@@ -1,0 +1,120 @@
+"""Real training runs, short: a synthetic set (always) and a few hundred UTKFace faces (with ../shared)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import replace
+
+import pytest
+
+from faceedge.errors import RunDirectoryError
+from faceedge.train.config import TrainConfig
+from faceedge.train.rundir import format_run
+from faceedge.train.trainer import train
+
+RUN_FILES = (
+    "model.keras",
+    "config.json",
+    "training.json",
+    "summary.txt",
+    "split.csv",
+    "history.csv",
+    "learning_curves.png",
+    "evaluation.json",
+    "evaluation_confusion.png",
+    "evaluation_groups.png",
+    "checkpoints/best.keras",
+    "checkpoints/last.keras",
+)
+
+
+def _losses(run) -> list[float]:
+    with (run / "history.csv").open() as handle:
+        return [float(row["loss"]) for row in csv.DictReader(handle)]
+
+
+@pytest.fixture(scope="module")
+def synthetic_run(tmp_path_factory):
+    from tests.conftest import write_synthetic_folder
+
+    root = tmp_path_factory.mktemp("train")
+    data = write_synthetic_folder(root / "data", count=160, size=64)
+    config = TrainConfig(data=str(data), out=str(root / "run"), img_size=32, epochs=3, batch_size=16, patience=5)
+    return train(config, progress=False), config
+
+
+def test_a_run_writes_every_artifact_and_a_readable_report(synthetic_run):
+    result, _ = synthetic_run
+    for name in RUN_FILES:
+        assert (result.run_dir / name).is_file(), name
+    evaluation = json.loads((result.run_dir / "evaluation.json").read_text())
+    assert evaluation["n"] == 16 and 0 <= evaluation["accuracy"] <= 1
+    training = json.loads((result.run_dir / "training.json").read_text())
+    assert training["epochs_run"] == 3 and training["parameters"] > 0 and training["flops_per_image"] > 0
+    assert training["precision_policy"] == "float32" and training["replicas"] == 1
+    assert "accuracy" in format_run(result.run_dir)
+
+
+def test_loss_is_finite_and_falls_on_a_learnable_task(synthetic_run):
+    result, _ = synthetic_run
+    losses = _losses(result.run_dir)
+    assert all(math.isfinite(loss) for loss in losses)
+    assert losses[-1] < losses[0]
+
+
+def test_an_existing_run_is_not_overwritten(synthetic_run):
+    _, config = synthetic_run
+    with pytest.raises(RunDirectoryError, match="already holds a run"):
+        train(config, progress=False)
+
+
+def test_resume_continues_from_the_last_epoch(synthetic_run, tmp_path):
+    import shutil
+
+    result, config = synthetic_run
+    run = tmp_path / "resumed"
+    shutil.copytree(result.run_dir, run)
+    saved = json.loads((run / "config.json").read_text())
+    saved["epochs"] = 4  # as if the run had been interrupted after 3 of 4 epochs
+    (run / "config.json").write_text(json.dumps(saved))
+    resumed = train(replace(config, out=str(run)), resume=True, progress=False)
+    assert len(_losses(run)) == 4
+    assert json.loads((run / "training.json").read_text())["epochs_run"] == 4
+    assert resumed.model_path.is_file()
+
+
+def test_resume_without_a_run_is_refused(tmp_path):
+    with pytest.raises(RunDirectoryError, match="cannot resume"):
+        train(TrainConfig(data="", out=str(tmp_path / "none")), resume=True)
+
+
+@pytest.mark.slow
+def test_short_real_training_run_on_utkface(utkface_archive, tmp_path):
+    config = TrainConfig(
+        data=str(utkface_archive), out=str(tmp_path / "run"), img_size=48, epochs=4, batch_size=32, limit=400
+    )
+    result = train(config, progress=False)
+    losses = _losses(result.run_dir)
+    assert all(math.isfinite(loss) for loss in losses) and losses[-1] < losses[0]
+    for name in RUN_FILES:
+        assert (result.run_dir / name).is_file(), name
+    assert result.evaluation.n == 40
+
+
+def test_evaluate_command_reproduces_the_run_s_own_report(synthetic_run, tmp_path):
+    from typer.testing import CliRunner
+
+    from faceedge.cli import app
+
+    result, config = synthetic_run
+    out = tmp_path / "eval.json"
+    cli = CliRunner().invoke(app, ["evaluate", str(result.model_path), "--data", config.data, "--json", str(out)])
+    assert cli.exit_code == 0, cli.output
+    again = json.loads(out.read_text())
+    recorded = json.loads((result.run_dir / "evaluation.json").read_text())
+    assert again["split_file"].endswith("split.csv")  # the split beside the model, not a new one
+    for key in ("n", "accuracy", "confusion_matrix", "per_race", "race_gap", "per_age_group", "adult_accuracy"):
+        assert again[key] == recorded[key], key
+    assert (tmp_path / "eval_confusion.png").is_file() and (tmp_path / "eval_groups.png").is_file()
