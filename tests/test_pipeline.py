@@ -18,7 +18,9 @@ def test_evaluation_batches_hold_exactly_the_pixels_the_runtime_decodes(syntheti
     batches = list(chip_dataset(dataset.samples, 48, 32, training=False))
     images = np.concatenate([x.numpy() for x, _ in batches])
     labels = np.concatenate([y.numpy() for _, y in batches])
-    np.testing.assert_array_equal(images, decode_chips([s.data for s in dataset.samples], 48).astype(np.float32))
+    np.testing.assert_array_equal(
+        images, decode_chips([s.data for s in dataset.samples], 48).astype(np.float32)
+    )
     np.testing.assert_array_equal(labels[:, 0], dataset.genders)
 
 

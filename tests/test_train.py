@@ -41,7 +41,9 @@ def synthetic_run(tmp_path_factory):
 
     root = tmp_path_factory.mktemp("train")
     data = write_synthetic_folder(root / "data", count=160, size=64)
-    config = TrainConfig(data=str(data), out=str(root / "run"), img_size=32, epochs=3, batch_size=16, patience=5)
+    config = TrainConfig(
+        data=str(data), out=str(root / "run"), img_size=32, epochs=3, batch_size=16, patience=5
+    )
     return train(config, progress=False), config
 
 
@@ -110,11 +112,21 @@ def test_evaluate_command_reproduces_the_run_s_own_report(synthetic_run, tmp_pat
 
     result, config = synthetic_run
     out = tmp_path / "eval.json"
-    cli = CliRunner().invoke(app, ["evaluate", str(result.model_path), "--data", config.data, "--json", str(out)])
+    cli = CliRunner().invoke(
+        app, ["evaluate", str(result.model_path), "--data", config.data, "--json", str(out)]
+    )
     assert cli.exit_code == 0, cli.output
     again = json.loads(out.read_text())
     recorded = json.loads((result.run_dir / "evaluation.json").read_text())
     assert again["split_file"].endswith("split.csv")  # the split beside the model, not a new one
-    for key in ("n", "accuracy", "confusion_matrix", "per_race", "race_gap", "per_age_group", "adult_accuracy"):
+    for key in (
+        "n",
+        "accuracy",
+        "confusion_matrix",
+        "per_race",
+        "race_gap",
+        "per_age_group",
+        "adult_accuracy",
+    ):
         assert again[key] == recorded[key], key
     assert (tmp_path / "eval_confusion.png").is_file() and (tmp_path / "eval_groups.png").is_file()

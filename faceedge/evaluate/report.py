@@ -260,15 +260,14 @@ def plot_groups(report: EvaluationReport, path: str | Path) -> Path:
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.5), gridspec_kw={"width_ratios": [5, 8, 2]})
     for ax, (kind, title) in zip(axes, kinds):
         rows = {k: g for k, g in report.groups[kind].items() if g.n}
-        values = np.array([g.accuracy for g in rows.values()])
+        values = [g.accuracy for g in rows.values()]
         errors = np.array([[g.accuracy - g.ci_low, g.ci_high - g.accuracy] for g in rows.values()]).T
         errors = np.clip(errors, 0, None)  # float rounding at accuracy 1.0 must not make a bar negative
         ax.bar(range(len(rows)), values, yerr=errors, capsize=4, color="#4C72B0")
         ax.set_xticks(range(len(rows)), [f"{k}\nn={g.n}" for k, g in rows.items()], fontsize=8)
         ax.axhline(report.accuracy.accuracy, color="black", linewidth=0.8, linestyle="--")
-        ax.set(
-            title=title, ylim=(max(0.0, values.min() - 0.15) if len(values) else 0, 1.0), ylabel="accuracy"
-        )
+        bottom = min((g.ci_low for g in rows.values()), default=0.0)
+        ax.set(title=title, ylim=(max(0.0, bottom - 0.02), 1.0), ylabel="accuracy")
     fig.suptitle(f"Accuracy per group (dashed: overall {report.accuracy.accuracy:.2%}; bars: 95% interval)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)

@@ -303,7 +303,9 @@ def plot_learning_curves(history: list[dict], path: str | Path) -> Path:
         ax.set(title=title, xlabel="epoch")
         ax.legend()
     axes[2].plot(epochs, [float(r.get("learning_rate", "nan")) for r in history])
-    axes[2].set(title="Learning rate", xlabel="epoch")
+    axes[2].set(title="Learning rate (at the end of each epoch)", xlabel="epoch")
+    for ax in axes:
+        ax.xaxis.get_major_locator().set_params(integer=True)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
