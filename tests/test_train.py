@@ -130,3 +130,29 @@ def test_evaluate_command_reproduces_the_run_s_own_report(synthetic_run, tmp_pat
     ):
         assert again[key] == recorded[key], key
     assert (tmp_path / "eval_confusion.png").is_file() and (tmp_path / "eval_groups.png").is_file()
+
+
+def test_a_model_trained_in_mixed_precision_is_shipped_in_float32(tmp_path):
+    """The GPU path trains under mixed_float16; the saved model must not carry float16 layers."""
+    import keras
+    import numpy as np
+
+    from faceedge.train.architectures import build_model
+    from faceedge.train.trainer import _save_float32
+
+    config = TrainConfig(data="", out=str(tmp_path), img_size=32)
+    keras.mixed_precision.set_global_policy("mixed_float16")
+    try:
+        mixed = build_model(config.arch, 32)
+        assert mixed.get_layer("stem_conv").compute_dtype == "float16"
+        mixed.save(tmp_path / "best.keras")
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    shipped = _save_float32(tmp_path / "best.keras", config, tmp_path / "model.keras")
+    reloaded = keras.models.load_model(tmp_path / "model.keras", compile=False)
+    assert {layer.compute_dtype for layer in reloaded.layers if hasattr(layer, "compute_dtype")} == {
+        "float32"
+    }
+    x = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
+    np.testing.assert_allclose(np.asarray(reloaded(x)), np.asarray(shipped(x)), atol=1e-6)
+    np.testing.assert_allclose(np.asarray(reloaded(x)), np.asarray(mixed(x)), atol=2e-2)  # float16 vs float32

@@ -206,9 +206,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
     )
     fit_seconds = time.perf_counter() - started
 
-    best = keras.models.load_model(run / CHECKPOINT_DIR / "best.keras", compile=False)
     model_path = run / MODEL_FILE
-    best.save(model_path)  # loaded without its optimizer: the shipped file holds weights only
+    best = _save_float32(run / CHECKPOINT_DIR / "best.keras", config, model_path)
     (run / SUMMARY_FILE).write_text(_summary(best), encoding="utf-8")
 
     context = {"model": MODEL_FILE, "data": config.data, "split": "test", "split_file": SPLIT_FILE}
@@ -233,6 +232,20 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
     )
     (run / TRAINING_FILE).write_text(json.dumps(training, indent=2) + "\n", encoding="utf-8")
     return TrainResult(run, model_path, evaluation, training)
+
+
+def _save_float32(checkpoint: Path, config: TrainConfig, path: Path) -> keras.Model:
+    """Save the checkpoint's weights in a freshly built float32 model, without optimizer state.
+
+    A model trained under mixed precision keeps float16 layer policies in its file; rebuilding it
+    in float32 makes the shipped model the same whatever hardware trained it.
+    """
+    trained = keras.models.load_model(checkpoint, compile=False)
+    keras.mixed_precision.set_global_policy("float32")
+    model = build_model(config.arch, config.size)
+    model.set_weights(trained.get_weights())
+    model.save(path)
+    return model
 
 
 def _summary(model) -> str:
