@@ -84,10 +84,17 @@ def _read_history(path: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def _datasets(config: TrainConfig) -> tuple[UtkFace, UtkFace, UtkFace]:
+def _datasets(config: TrainConfig, resume: bool) -> tuple[UtkFace, UtkFace, UtkFace]:
+    """Train, validation and test sets; a resumed run keeps the split it started with."""
     dataset = load_utkface(config.data, limit=config.limit, seed=config.seed)
-    split = read_split(config.split_file) if config.split_file else make_split(dataset, config.split_seed)
-    write_split(split, Path(config.out) / SPLIT_FILE)
+    own_split = Path(config.out) / SPLIT_FILE
+    if resume and own_split.is_file():
+        split = read_split(own_split)
+    elif config.split_file:
+        split = read_split(config.split_file)
+    else:
+        split = make_split(dataset, config.split_seed)
+    write_split(split, own_split)
     parts = [split.apply(dataset, name) for name in ("train", "val", "test")]
     log.info("split: %s", ", ".join(f"{name} {len(p)}" for name, p in zip(("train", "val", "test"), parts)))
     return parts[0], parts[1], parts[2]
@@ -172,7 +179,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
     config, initial_epoch = _prepare_run_dir(config, resume)
     run = Path(config.out)
     keras.utils.set_random_seed(config.seed)
-    train_set, val_set, test_set = _datasets(config)
+    train_set, val_set, test_set = _datasets(config, resume)
     (run / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
 
     strategy, precision, gpus = _strategy_and_precision()
