@@ -86,9 +86,8 @@ def resnet10(size: int) -> keras.Model:
     """A compact ResNet-10 for face chips: a stride-2 stem, one basic residual block per stage at
     widths 32-64-128-256 (each stage halves the resolution), global average pooling.
 
-    Chosen over deeper stacks because on a CPU the cost of training follows the number of layers
-    run at high resolution more than their FLOPs: one block per stage trained fastest per point of
-    accuracy in our measurements.
+    One block per stage keeps a training epoch on UTKFace at about five minutes on a 2-core CPU at
+    96 px (288 MFLOPs per image); benchmarks/results/input_size.md has the measured figures.
     """
     import keras
     from keras import layers

@@ -31,7 +31,7 @@ class TrainConfig:
     out: str
     arch: str = ArchName.resnet10.value
     img_size: int | None = None  # None: the architecture's default size
-    epochs: int = 40
+    epochs: int = 36
     batch_size: int = 64  # global batch, split across GPUs when there are several
     learning_rate: float = 2e-3  # peak, after one epoch of linear warm-up, then cosine decay to 0
     weight_decay: float = 0.05  # AdamW, decoupled
