@@ -2,10 +2,17 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
+
+
+class SplitName(str, Enum):
+    train = "train"
+    val = "val"
+    test = "test"
 
 
 def evaluate(
@@ -22,7 +29,7 @@ def evaluate(
             help="Split CSV [default: split.csv beside the model, else the default split]", show_default=False
         ),
     ] = None,
-    split: Annotated[str, typer.Option(help="Which split to evaluate on.")] = "test",
+    split: Annotated[SplitName, typer.Option(help="Which split to evaluate on.")] = SplitName.test,
     json_path: Annotated[
         Path | None,
         typer.Option(
@@ -36,7 +43,7 @@ def evaluate(
     """Accuracy, precision, recall, F1, ROC-AUC and per-group accuracy of a model on a UTKFace split."""
     from faceedge.evaluate.report import evaluate_model, format_report, write_report
 
-    result = evaluate_model(model, data, split_file, split, flip_average)
+    result = evaluate_model(model, data, split_file, split.value, flip_average)
     typer.echo(format_report(result.to_dict()))
     if json_path is not None:
         for path in write_report(result, json_path):
