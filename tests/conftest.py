@@ -12,6 +12,22 @@ import numpy as np
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+
+# What a finished training run directory holds besides its checkpoints and TensorBoard logs: the
+# files the shipped model is committed with. Spelled out here, not imported, so that a renamed file
+# fails the tests.
+RUN_RESULT_FILES = (
+    "model.keras",
+    "config.json",
+    "training.json",
+    "summary.txt",
+    "split.csv",
+    "history.csv",
+    "learning_curves.png",
+    "evaluation.json",
+    "evaluation_confusion.png",
+    "evaluation_groups.png",
+)
 SHARED = Path(os.environ.get("FACEEDGE_SHARED", REPO.parent / "shared"))
 UTKFACE_ARCHIVE = SHARED / "data" / "utkface" / "UTKFace.tar.gz"
 

@@ -6,25 +6,14 @@ import json
 
 import pytest
 
-from faceedge.train.rundir import (
-    CONFIG_FILE,
-    CURVES_FILE,
-    EVALUATION_FILE,
-    HISTORY_FILE,
-    MODEL_FILE,
-    SPLIT_FILE,
-    SUMMARY_FILE,
-    TRAINING_FILE,
-    format_run,
-)
-from tests.conftest import REPO
+from faceedge.train.rundir import EVALUATION_FILE, MODEL_FILE, TRAINING_FILE, format_run
+from tests.conftest import REPO, RUN_RESULT_FILES
 
 SHIPPED = REPO / "models" / "gender"
 
 
 def test_the_shipped_run_is_complete_and_reports_itself():
-    for name in (MODEL_FILE, CONFIG_FILE, TRAINING_FILE, SUMMARY_FILE, SPLIT_FILE, HISTORY_FILE, CURVES_FILE,
-                 EVALUATION_FILE, "evaluation_confusion.png", "evaluation_groups.png"):
+    for name in RUN_RESULT_FILES:
         assert (SHIPPED / name).is_file(), name
     text = format_run(SHIPPED)
     assert "resnet10" in text and "accuracy" in text

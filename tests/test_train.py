@@ -13,21 +13,9 @@ from faceedge.errors import RunDirectoryError
 from faceedge.train.config import TrainConfig
 from faceedge.train.rundir import format_run
 from faceedge.train.trainer import train
+from tests.conftest import RUN_RESULT_FILES
 
-RUN_FILES = (
-    "model.keras",
-    "config.json",
-    "training.json",
-    "summary.txt",
-    "split.csv",
-    "history.csv",
-    "learning_curves.png",
-    "evaluation.json",
-    "evaluation_confusion.png",
-    "evaluation_groups.png",
-    "checkpoints/best.keras",
-    "checkpoints/last.keras",
-)
+RUN_FILES = (*RUN_RESULT_FILES, "checkpoints/best.keras", "checkpoints/last.keras")
 
 
 def _losses(run) -> list[float]:
