@@ -75,6 +75,52 @@ def test_resume_continues_from_the_last_epoch(synthetic_run, tmp_path):
     assert resumed.model_path.is_file()
 
 
+def test_a_run_can_start_from_a_trained_model_and_keeps_its_split(synthetic_run, tmp_path):
+    import shutil
+
+    import keras
+    import numpy as np
+
+    result, config = synthetic_run
+    source = tmp_path / "source"
+    shutil.copytree(result.run_dir, source)
+    # Move one test image into training in the source's split: the new run must follow that file,
+    # not make a fresh split of its own (which would put it back).
+    lines = (source / "split.csv").read_text().splitlines()
+    moved = next(i for i, line in enumerate(lines) if line.endswith(",test"))
+    lines[moved] = lines[moved].removesuffix(",test") + ",train"
+    (source / "split.csv").write_text("\n".join(lines) + "\n")
+
+    tuned = train(
+        replace(
+            config,
+            out=str(tmp_path / "tuned"),
+            epochs=1,
+            learning_rate=1e-9,
+            init_from=str(source / "model.keras"),
+        ),
+        progress=False,
+    )
+    assert (tuned.run_dir / "split.csv").read_text() == (source / "split.csv").read_text()
+    assert tuned.evaluation.n == 15
+    # With a vanishing learning rate the trainable weights are still the source's.
+    start = keras.models.load_model(source / "model.keras")
+    end = keras.models.load_model(tuned.model_path)
+    for before, after in zip(start.trainable_weights, end.trainable_weights, strict=True):
+        np.testing.assert_allclose(after.numpy(), before.numpy(), atol=1e-5)
+
+
+def test_starting_from_a_model_of_another_shape_is_refused(synthetic_run, tmp_path):
+    result, config = synthetic_run
+    with pytest.raises(RunDirectoryError, match="do not fit"):
+        train(
+            replace(config, out=str(tmp_path / "other"), arch="seed", init_from=str(result.model_path)),
+            progress=False,
+        )
+    with pytest.raises(RunDirectoryError, match="no such file"):
+        train(replace(config, out=str(tmp_path / "none"), init_from=str(tmp_path / "missing.keras")))
+
+
 def test_resume_without_a_run_is_refused(tmp_path):
     with pytest.raises(RunDirectoryError, match="cannot resume"):
         train(TrainConfig(data="", out=str(tmp_path / "none")), resume=True)

@@ -45,6 +45,14 @@ def train(
         int | None,
         typer.Option(min=10, help="Train on a random subset of this many images.", show_default=False),
     ] = None,
+    init_from: Annotated[
+        Path | None,
+        typer.Option(
+            help="Start from the weights of this trained .keras model (same --arch and --img-size) with a "
+            "new learning-rate schedule; its run's split.csv is reused unless --split-file is given.",
+            show_default=False,
+        ),
+    ] = None,
     resume: Annotated[
         bool, typer.Option(help="Continue the run in --out from its last epoch, with its own settings.")
     ] = False,
@@ -68,6 +76,7 @@ def train(
         seed=seed,
         split_file=str(split_file) if split_file else None,
         limit=limit,
+        init_from=str(init_from) if init_from else None,
     )
     result = run_training(config, resume=resume)
     typer.echo(format_report(result.evaluation.to_dict()))

@@ -41,6 +41,7 @@ class TrainConfig:
     split_seed: int = DEFAULT_SEED
     split_file: str | None = None  # None: a new stratified split with split_seed
     limit: int | None = None  # train on a random subset of this many images (quick runs, tests)
+    init_from: str | None = None  # start from this trained .keras model's weights (a new schedule)
     augmentation: Augmentation = field(default_factory=Augmentation)
 
     @property

@@ -92,6 +92,10 @@ def _datasets(config: TrainConfig, resume: bool) -> tuple[UtkFace, UtkFace, UtkF
         split = read_split(own_split)
     elif config.split_file:
         split = read_split(config.split_file)
+    elif config.init_from and (Path(config.init_from).parent / SPLIT_FILE).is_file():
+        # A model fine-tuned on another split would train on its own test images.
+        split = read_split(Path(config.init_from).parent / SPLIT_FILE)
+        log.info("using the split of %s", config.init_from)
     else:
         split = make_split(dataset, config.split_seed)
     write_split(split, own_split)
@@ -176,6 +180,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
         RunDirectoryError: ``out`` already holds a run (without ``resume``) or cannot be resumed.
         DatasetError, SplitError: the data or the split file cannot be used.
     """
+    if config.init_from and not resume and not Path(config.init_from).is_file():
+        raise RunDirectoryError(f"cannot start from {config.init_from}: no such file")
     config, initial_epoch = _prepare_run_dir(config, resume)
     run = Path(config.out)
     keras.utils.set_random_seed(config.seed)
@@ -200,6 +206,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
             model = keras.models.load_model(run / CHECKPOINT_DIR / "last.keras")
         else:
             model = build_model(config.arch, size)
+            if config.init_from:
+                _load_initial_weights(model, config.init_from)
             _compile(model, config, steps_per_epoch)
     started = time.perf_counter()
     model.fit(
@@ -239,6 +247,23 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
     )
     (run / TRAINING_FILE).write_text(json.dumps(training, indent=2) + "\n", encoding="utf-8")
     return TrainResult(run, model_path, evaluation, training)
+
+
+def _load_initial_weights(model: keras.Model, path: str) -> None:
+    """Copy the weights of the trained model at ``path`` into ``model``; their shapes must match."""
+    try:
+        source = keras.models.load_model(path, compile=False)
+    except (OSError, ValueError) as exc:
+        raise RunDirectoryError(f"cannot start from {path}: {exc}") from exc
+    ours = [tuple(w.shape) for w in model.weights]
+    theirs = [tuple(w.shape) for w in source.weights]
+    if ours != theirs:
+        raise RunDirectoryError(
+            f"cannot start from {path}: its weights do not fit --arch {model.name} at "
+            f"{model.input_shape[1]} px (give the arch and --img-size it was trained with)"
+        )
+    model.set_weights(source.get_weights())
+    log.info("starting from the weights of %s", path)
 
 
 def _save_float32(checkpoint: Path, config: TrainConfig, path: Path) -> keras.Model:
