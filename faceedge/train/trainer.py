@@ -207,7 +207,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
         else:
             model = build_model(config.arch, size)
             if config.init_from:
-                _load_initial_weights(model, config.init_from)
+                _copy_weights(config.init_from, model)
+                log.info("starting from the weights of %s", config.init_from)
             _compile(model, config, steps_per_epoch)
     started = time.perf_counter()
     model.fit(
@@ -249,21 +250,18 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
     return TrainResult(run, model_path, evaluation, training)
 
 
-def _load_initial_weights(model: keras.Model, path: str) -> None:
-    """Copy the weights of the trained model at ``path`` into ``model``; their shapes must match."""
+def _copy_weights(path: str | Path, model: keras.Model) -> None:
+    """Copy the weights of the saved model at ``path`` into ``model``; their shapes must match."""
     try:
         source = keras.models.load_model(path, compile=False)
     except (OSError, ValueError) as exc:
-        raise RunDirectoryError(f"cannot start from {path}: {exc}") from exc
-    ours = [tuple(w.shape) for w in model.weights]
-    theirs = [tuple(w.shape) for w in source.weights]
-    if ours != theirs:
+        raise RunDirectoryError(f"cannot load the weights of {path}: {exc}") from exc
+    if [tuple(w.shape) for w in model.weights] != [tuple(w.shape) for w in source.weights]:
         raise RunDirectoryError(
-            f"cannot start from {path}: its weights do not fit --arch {model.name} at "
-            f"{model.input_shape[1]} px (give the arch and --img-size it was trained with)"
+            f"the weights of {path} do not fit --arch {model.name} at {model.input_shape[1]} px "
+            "(give the arch and --img-size it was trained with)"
         )
     model.set_weights(source.get_weights())
-    log.info("starting from the weights of %s", path)
 
 
 def _save_float32(checkpoint: Path, config: TrainConfig, path: Path) -> keras.Model:
@@ -272,10 +270,9 @@ def _save_float32(checkpoint: Path, config: TrainConfig, path: Path) -> keras.Mo
     A model trained under mixed precision keeps float16 layer policies in its file; rebuilding it
     in float32 makes the shipped model the same whatever hardware trained it.
     """
-    trained = keras.models.load_model(checkpoint, compile=False)
     keras.mixed_precision.set_global_policy("float32")
     model = build_model(config.arch, config.size)
-    model.set_weights(trained.get_weights())
+    _copy_weights(checkpoint, model)
     model.save(path)
     return model
 
