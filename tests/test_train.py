@@ -112,13 +112,15 @@ def test_a_run_can_start_from_a_trained_model_and_keeps_its_split(synthetic_run,
 
 def test_starting_from_a_model_of_another_shape_is_refused(synthetic_run, tmp_path):
     result, config = synthetic_run
-    with pytest.raises(RunDirectoryError, match="do not fit"):
+    with pytest.raises(RunDirectoryError, match="resnet10 model for 32 px images, not seed"):
         train(
             replace(config, out=str(tmp_path / "other"), arch="seed", init_from=str(result.model_path)),
             progress=False,
         )
     with pytest.raises(RunDirectoryError, match="no such file"):
         train(replace(config, out=str(tmp_path / "none"), init_from=str(tmp_path / "missing.keras")))
+    # Refused before anything was written: the same --out can be used once the mistake is fixed.
+    assert not (tmp_path / "other").exists() and not (tmp_path / "none").exists()
 
 
 def test_resume_without_a_run_is_refused(tmp_path):

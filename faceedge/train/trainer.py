@@ -180,8 +180,10 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
         RunDirectoryError: ``out`` already holds a run (without ``resume``) or cannot be resumed.
         DatasetError, SplitError: the data or the split file cannot be used.
     """
-    if config.init_from and not resume and not Path(config.init_from).is_file():
-        raise RunDirectoryError(f"cannot start from {config.init_from}: no such file")
+    # Checked before the run directory exists, so that a wrong --init-from leaves nothing behind.
+    initial_weights = None
+    if config.init_from and not resume:
+        initial_weights = _trained_weights(config.init_from, config.arch, config.size)
     config, initial_epoch = _prepare_run_dir(config, resume)
     run = Path(config.out)
     keras.utils.set_random_seed(config.seed)
@@ -206,8 +208,8 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
             model = keras.models.load_model(run / CHECKPOINT_DIR / "last.keras")
         else:
             model = build_model(config.arch, size)
-            if config.init_from:
-                _copy_weights(config.init_from, model)
+            if initial_weights is not None:
+                model.set_weights(initial_weights)
                 log.info("starting from the weights of %s", config.init_from)
             _compile(model, config, steps_per_epoch)
     started = time.perf_counter()
@@ -250,18 +252,20 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
     return TrainResult(run, model_path, evaluation, training)
 
 
-def _copy_weights(path: str | Path, model: keras.Model) -> None:
-    """Copy the weights of the saved model at ``path`` into ``model``; their shapes must match."""
+def _trained_weights(path: str | Path, arch: str, size: int) -> list[np.ndarray]:
+    """The weights of the saved model at ``path``, which must be an ``arch`` model for ``size`` px."""
+    if not Path(path).is_file():
+        raise RunDirectoryError(f"cannot load the weights of {path}: no such file")
     try:
         source = keras.models.load_model(path, compile=False)
     except (OSError, ValueError) as exc:
         raise RunDirectoryError(f"cannot load the weights of {path}: {exc}") from exc
-    if [tuple(w.shape) for w in model.weights] != [tuple(w.shape) for w in source.weights]:
+    if source.name != arch or source.input_shape[1] != size:
         raise RunDirectoryError(
-            f"the weights of {path} do not fit --arch {model.name} at {model.input_shape[1]} px "
-            "(give the arch and --img-size it was trained with)"
+            f"{path} is a {source.name} model for {source.input_shape[1]} px images, not {arch} at "
+            f"{size} px: give the --arch and --img-size it was trained with"
         )
-    model.set_weights(source.get_weights())
+    return source.get_weights()
 
 
 def _save_float32(checkpoint: Path, config: TrainConfig, path: Path) -> keras.Model:
@@ -272,7 +276,7 @@ def _save_float32(checkpoint: Path, config: TrainConfig, path: Path) -> keras.Mo
     """
     keras.mixed_precision.set_global_policy("float32")
     model = build_model(config.arch, config.size)
-    _copy_weights(checkpoint, model)
+    model.set_weights(_trained_weights(checkpoint, config.arch, config.size))
     model.save(path)
     return model
 
