@@ -16,7 +16,7 @@ import numpy as np
 
 from faceedge.data.images import decode_chips
 from faceedge.data.labels import ADULT_MIN_AGE, AGE_GROUPS, GENDERS, LIFE_STAGES, RACES
-from faceedge.data.split import SPLIT_FILE_NAME, Split, make_split, read_split
+from faceedge.data.split import DEFAULT_SEED, SPLIT_FILE_NAME, Split, make_split, read_split
 from faceedge.data.utkface import UtkFace, load_utkface
 from faceedge.evaluate.metrics import (
     GroupAccuracy,
@@ -128,17 +128,20 @@ def evaluate_predictions(
     )
 
 
-def resolve_split(model: Path, dataset: UtkFace, split_file: str | Path | None) -> tuple[Split, str]:
-    """The split to evaluate with: the given file, else the one beside the model, else the default.
+def resolve_split(
+    model: Path | None, dataset: UtkFace, split_file: str | Path | None, seed: int = DEFAULT_SEED
+) -> tuple[Split, str]:
+    """The split a model is evaluated or trained further with: the given file, else the one beside
+    the model, else a fresh split of ``dataset`` with ``seed``.
 
     Returns the split and a description of where it came from, for the report.
     """
     if split_file is not None:
         return read_split(split_file), str(split_file)
-    beside = model.parent / SPLIT_FILE_NAME
-    if beside.is_file():
+    beside = model.parent / SPLIT_FILE_NAME if model is not None else None
+    if beside is not None and beside.is_file():
         return read_split(beside), str(beside)
-    split = make_split(dataset)
+    split = make_split(dataset, seed)
     return split, f"default split (seed {split.seed})"
 
 

@@ -25,11 +25,11 @@ import numpy as np
 import tensorflow as tf
 
 from faceedge.data.labels import GENDERS
-from faceedge.data.split import make_split, read_split, write_split
+from faceedge.data.split import read_split, write_split
 from faceedge.data.utkface import UtkFace, load_utkface
 from faceedge.errors import RunDirectoryError
 from faceedge.evaluate.predictors import KerasPredictor
-from faceedge.evaluate.report import EvaluationReport, evaluate_predictor, write_report
+from faceedge.evaluate.report import EvaluationReport, evaluate_predictor, resolve_split, write_report
 from faceedge.train.architectures import build_model
 from faceedge.train.config import TrainConfig
 from faceedge.train.flops import count_flops
@@ -90,14 +90,12 @@ def _datasets(config: TrainConfig, resume: bool) -> tuple[UtkFace, UtkFace, UtkF
     own_split = Path(config.out) / SPLIT_FILE
     if resume and own_split.is_file():
         split = read_split(own_split)
-    elif config.split_file:
-        split = read_split(config.split_file)
-    elif config.init_from and (Path(config.init_from).parent / SPLIT_FILE).is_file():
-        # A model fine-tuned on another split would train on its own test images.
-        split = read_split(Path(config.init_from).parent / SPLIT_FILE)
-        log.info("using the split of %s", config.init_from)
     else:
-        split = make_split(dataset, config.split_seed)
+        # A run started from a trained model keeps that model's split: with a new one it would
+        # train on the model's test images.
+        model = Path(config.init_from) if config.init_from else None
+        split, source = resolve_split(model, dataset, config.split_file, config.split_seed)
+        log.info("using %s", source)
     write_split(split, own_split)
     parts = [split.apply(dataset, name) for name in ("train", "val", "test")]
     log.info("split: %s", ", ".join(f"{name} {len(p)}" for name, p in zip(("train", "val", "test"), parts)))
