@@ -123,6 +123,72 @@ def test_starting_from_a_model_of_another_shape_is_refused(synthetic_run, tmp_pa
     assert not (tmp_path / "other").exists() and not (tmp_path / "none").exists()
 
 
+def test_distillation_targets_blend_labels_with_mirror_averaged_teachers(synthetic_run):
+    import numpy as np
+
+    from faceedge.data.images import decode_chips
+    from faceedge.data.split import read_split
+    from faceedge.data.utkface import load_utkface
+    from faceedge.evaluate.predictors import KerasPredictor, predict_with_flip
+    from faceedge.train.distill import distillation_targets
+
+    result, config = synthetic_run
+    split = read_split(result.run_dir / "split.csv")
+    train_set = split.apply(load_utkface(config.data), "train")
+    teacher = str(result.model_path)
+    labels = train_set.genders.astype(np.float32)
+    predictor = KerasPredictor(teacher)
+    predicted = predict_with_flip(predictor, decode_chips([s.data for s in train_set.samples], 32))
+    assert not np.allclose(predicted, labels, atol=0.05)  # else the blend below could not be told apart
+
+    np.testing.assert_allclose(distillation_targets((teacher,), 0.0, train_set, split), labels)
+    np.testing.assert_allclose(distillation_targets((teacher,), 1.0, train_set, split), predicted, atol=1e-6)
+    np.testing.assert_allclose(
+        distillation_targets((teacher, teacher), 0.25, train_set, split),
+        0.75 * labels + 0.25 * predicted,
+        atol=1e-6,
+    )
+
+
+def test_a_distilled_run_records_its_teachers_and_keeps_an_accuracy_of_decisions(synthetic_run, tmp_path):
+    result, config = synthetic_run
+    student = train(
+        replace(config, out=str(tmp_path / "student"), epochs=1, teachers=(str(result.model_path),)),
+        progress=False,
+    )
+    saved = json.loads((student.run_dir / "config.json").read_text())
+    assert saved["teachers"] == [str(result.model_path)] and saved["distillation"] == 0.5
+    with (student.run_dir / "history.csv").open() as handle:
+        (row,) = list(csv.DictReader(handle))
+    # Soft targets still give a meaningful training accuracy: the share of decisions on the right side.
+    assert 0.3 < float(row["accuracy"]) <= 1.0
+
+
+def test_a_teacher_that_trained_on_the_student_s_test_images_is_refused(synthetic_run, tmp_path):
+    import shutil
+
+    from faceedge.errors import ModelError
+
+    result, config = synthetic_run
+    teacher = tmp_path / "teacher"
+    shutil.copytree(result.run_dir, teacher)
+    lines = (teacher / "split.csv").read_text().splitlines()
+    moved = next(i for i, line in enumerate(lines) if line.endswith(",test"))
+    lines[moved] = lines[moved].removesuffix(",test") + ",train"
+    (teacher / "split.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(ModelError, match="trained on 1 of the student's validation and test images"):
+        train(replace(config, out=str(tmp_path / "leaky"), teachers=(str(teacher / "model.keras"),)))
+    assert not (tmp_path / "leaky").exists()
+
+    (teacher / "split.csv").unlink()
+    with pytest.raises(ModelError, match="no split.csv beside it"):
+        train(replace(config, out=str(tmp_path / "unknown"), teachers=(str(teacher / "model.keras"),)))
+    assert not (tmp_path / "unknown").exists()
+    with pytest.raises(ModelError, match="no teacher model"):
+        train(replace(config, out=str(tmp_path / "none"), teachers=(str(tmp_path / "missing.keras"),)))
+    assert not (tmp_path / "none").exists()
+
+
 def test_resume_without_a_run_is_refused(tmp_path):
     with pytest.raises(RunDirectoryError, match="cannot resume"):
         train(TrainConfig(data="", out=str(tmp_path / "none")), resume=True)

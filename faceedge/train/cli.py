@@ -53,6 +53,18 @@ def train(
             show_default=False,
         ),
     ] = None,
+    teacher: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="Distil from this trained .keras model (repeat for several): the training targets blend "
+            "the labels with its mirror-averaged predictions. It must have trained on the same split.",
+            metavar="MODEL",
+            show_default=False,
+        ),
+    ] = None,
+    distillation: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Weight of the teachers in the training targets.")
+    ] = _DEFAULT.distillation,
     resume: Annotated[
         bool, typer.Option(help="Continue the run in --out from its last epoch, with its own settings.")
     ] = False,
@@ -77,6 +89,8 @@ def train(
         split_file=str(split_file) if split_file else None,
         limit=limit,
         init_from=str(init_from) if init_from else None,
+        teachers=tuple(str(path) for path in teacher or ()),
+        distillation=distillation,
     )
     result = run_training(config, resume=resume)
     typer.echo(format_report(result.evaluation.to_dict()))

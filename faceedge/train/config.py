@@ -42,6 +42,8 @@ class TrainConfig:
     split_file: str | None = None  # None: a new stratified split with split_seed
     limit: int | None = None  # train on a random subset of this many images (quick runs, tests)
     init_from: str | None = None  # start from this trained .keras model's weights (a new schedule)
+    teachers: tuple[str, ...] = ()  # trained .keras models whose mirror-averaged predictions are distilled
+    distillation: float = 0.5  # with teachers: the training target is (1 - d) * label + d * teachers
     augmentation: Augmentation = field(default_factory=Augmentation)
 
     @property
@@ -57,4 +59,5 @@ class TrainConfig:
     def from_dict(cls, values: dict) -> TrainConfig:
         values = dict(values)
         values["augmentation"] = Augmentation(**values.get("augmentation", {}))
+        values["teachers"] = tuple(values.get("teachers", ()))
         return cls(**values)

@@ -66,14 +66,19 @@ def chip_dataset(
     training: bool,
     augmentation: Augmentation | None = None,
     seed: int = 0,
+    targets: np.ndarray | None = None,
 ) -> tf.data.Dataset:
     """Batches of ``(float32 images (n, size, size, 3), float32 labels (n, 1))``, 1 = female.
 
+    ``targets`` (one probability per sample) replaces the 0/1 gender labels, for distillation.
     Training batches are reshuffled every epoch, full (the last partial batch is dropped) and
     augmented; evaluation batches keep the samples' order.
     """
     encoded = tf.constant([s.data for s in samples], dtype=tf.string)
-    labels = np.array([[s.labels.gender] for s in samples], dtype=np.float32)
+    if targets is None:
+        labels = np.array([[s.labels.gender] for s in samples], dtype=np.float32)
+    else:
+        labels = np.asarray(targets, dtype=np.float32).reshape(len(samples), 1)
 
     def decode(data: tf.Tensor, label: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         image = tf.numpy_function(lambda b: decode_chip(b, size), [data], tf.uint8, stateful=False)

@@ -25,13 +25,14 @@ import numpy as np
 import tensorflow as tf
 
 from faceedge.data.labels import GENDERS
-from faceedge.data.split import read_split, write_split
+from faceedge.data.split import Split, read_split, write_split
 from faceedge.data.utkface import UtkFace, load_utkface
 from faceedge.errors import RunDirectoryError
 from faceedge.evaluate.predictors import KerasPredictor
 from faceedge.evaluate.report import EvaluationReport, evaluate_predictor, resolve_split, write_report
 from faceedge.train.architectures import build_model
 from faceedge.train.config import TrainConfig
+from faceedge.train.distill import check_teachers, distillation_targets
 from faceedge.train.flops import count_flops
 from faceedge.train.pipeline import chip_dataset
 from faceedge.train.rundir import (
@@ -58,8 +59,8 @@ class TrainResult:
     training: dict
 
 
-def _prepare_run_dir(config: TrainConfig, resume: bool) -> tuple[TrainConfig, int]:
-    """Create (or, resuming, check) the run directory; returns the config to use and the next epoch."""
+def _check_run_dir(config: TrainConfig, resume: bool) -> tuple[TrainConfig, int]:
+    """Check the run directory (writing nothing); returns the config to use and the next epoch."""
     run = Path(config.out)
     if resume:
         try:
@@ -73,7 +74,6 @@ def _prepare_run_dir(config: TrainConfig, resume: bool) -> tuple[TrainConfig, in
         return replace(saved, out=str(run)), len(done)
     if run.exists() and any(run.iterdir()):
         raise RunDirectoryError(f"{run} already holds a run: pass --resume to continue it, or another --out")
-    (run / CHECKPOINT_DIR).mkdir(parents=True, exist_ok=True)
     return config, 0
 
 
@@ -84,8 +84,8 @@ def _read_history(path: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-def _datasets(config: TrainConfig, resume: bool) -> tuple[UtkFace, UtkFace, UtkFace]:
-    """Train, validation and test sets; a resumed run keeps the split it started with."""
+def _datasets(config: TrainConfig, resume: bool) -> tuple[Split, UtkFace, UtkFace, UtkFace]:
+    """The split and its train, validation and test sets; a resumed run keeps the split it started with."""
     dataset = load_utkface(config.data, limit=config.limit, seed=config.seed)
     own_split = Path(config.out) / SPLIT_FILE
     if resume and own_split.is_file():
@@ -96,10 +96,9 @@ def _datasets(config: TrainConfig, resume: bool) -> tuple[UtkFace, UtkFace, UtkF
         model = Path(config.init_from) if config.init_from else None
         split, source = resolve_split(model, dataset, config.split_file, config.split_seed)
         log.info("using %s", source)
-    write_split(split, own_split)
     parts = [split.apply(dataset, name) for name in ("train", "val", "test")]
     log.info("split: %s", ", ".join(f"{name} {len(p)}" for name, p in zip(("train", "val", "test"), parts)))
-    return parts[0], parts[1], parts[2]
+    return split, parts[0], parts[1], parts[2]
 
 
 def _strategy_and_precision():
@@ -131,6 +130,14 @@ class EpochRecorder(keras.callbacks.Callback):
             logs["learning_rate"] = float(self.model.optimizer.learning_rate)
 
 
+@keras.saving.register_keras_serializable(package="faceedge")
+def decision_accuracy(y_true, y_pred):
+    """Whether the decision (p > 0.5) matches the target's side of 0.5: right for 0/1 labels and
+    for the soft targets of distillation alike (Keras' BinaryAccuracy compares targets to 0/1)."""
+    agree = keras.ops.equal(keras.ops.greater(y_true, 0.5), keras.ops.greater(y_pred, 0.5))
+    return keras.ops.mean(keras.ops.cast(agree, "float32"), axis=-1)
+
+
 def _compile(model, config: TrainConfig, steps_per_epoch: int) -> None:
     total = max(1, steps_per_epoch * config.epochs)
     warmup = min(steps_per_epoch, total // 2)
@@ -143,7 +150,10 @@ def _compile(model, config: TrainConfig, steps_per_epoch: int) -> None:
     model.compile(
         optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay),
         loss=keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing),
-        metrics=[keras.metrics.BinaryAccuracy(name="accuracy"), keras.metrics.AUC(name="auc")],
+        metrics=[
+            keras.metrics.MeanMetricWrapper(decision_accuracy, name="accuracy"),
+            keras.metrics.AUC(name="auc"),
+        ],
     )
 
 
@@ -182,16 +192,23 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
     initial_weights = None
     if config.init_from and not resume:
         initial_weights = _trained_weights(config.init_from, config.arch, config.size)
-    config, initial_epoch = _prepare_run_dir(config, resume)
+    check_teachers(config.teachers, config.distillation)
+    config, initial_epoch = _check_run_dir(config, resume)
     run = Path(config.out)
     keras.utils.set_random_seed(config.seed)
-    train_set, val_set, test_set = _datasets(config, resume)
+    split, train_set, val_set, test_set = _datasets(config, resume)
+    targets = None
+    if config.teachers:
+        targets = distillation_targets(config.teachers, config.distillation, train_set, split)
+    # Written only now, so that a run refused above (bad data, split or teacher) leaves nothing.
+    (run / CHECKPOINT_DIR).mkdir(parents=True, exist_ok=True)
+    write_split(split, run / SPLIT_FILE)
     (run / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
 
     strategy, precision, gpus = _strategy_and_precision()
     size = config.size
     train_data = chip_dataset(
-        train_set.samples, size, config.batch_size, True, config.augmentation, config.seed
+        train_set.samples, size, config.batch_size, True, config.augmentation, config.seed, targets
     )
     val_data = chip_dataset(val_set.samples, size, 256, False)
     steps_per_epoch = len(train_set) // config.batch_size
