@@ -17,6 +17,7 @@ from faceedge import __version__
 from faceedge.data.cli import app as data_app
 from faceedge.errors import FaceedgeError
 from faceedge.evaluate.cli import evaluate, report
+from faceedge.export.cli import app as export_app
 from faceedge.train.cli import train
 
 
@@ -42,6 +43,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 app.add_typer(data_app, name="data")
+app.add_typer(export_app, name="export")
 app.command()(train)
 app.command()(evaluate)
 app.command()(report)

@@ -49,3 +49,9 @@ def require(module: str, extra: str):
         raise MissingExtraError(
             f"{module} is not installed; install it with: pip install 'faceedge[{extra}]'"
         ) from exc
+
+
+class ExportGateError(FaceedgeError):
+    """An exported artifact is less accurate than its source allows; nothing was written."""
+
+    exit_code = 6

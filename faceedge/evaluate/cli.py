@@ -16,7 +16,9 @@ class SplitName(str, Enum):
 
 
 def evaluate(
-    model: Annotated[Path, typer.Argument(help="A model file (.keras).", show_default=False)],
+    model: Annotated[
+        Path, typer.Argument(help="A model file: .keras, or .onnx with its manifest.", show_default=False)
+    ],
     data: Annotated[
         Path,
         typer.Option(

@@ -59,9 +59,55 @@ class KerasPredictor:
         return np.concatenate(outputs) if outputs else np.empty(0, dtype=np.float32)
 
 
+class OnnxPredictor:
+    """An ONNX gender model from the export stage, run by ONNX Runtime on the CPU.
+
+    The file is checked against its manifest (sha256, input and output names and shapes) when it
+    is opened; the manifest says how to lay out and scale the chips.
+    """
+
+    backend = "onnxruntime-cpu"
+
+    def __init__(self, path: str | Path, batch_size: int = 256) -> None:
+        from faceedge.manifest import check_io, load_artifact
+
+        ort = require("onnxruntime", "cpu")
+        self.manifest, model_file = load_artifact(path)
+        if self.manifest.task != "gender" or len(self.manifest.inputs) != 1:
+            raise ModelError(f"{path} is a {self.manifest.task} model, not a gender classifier")
+        try:
+            self.session = ort.InferenceSession(str(model_file), providers=["CPUExecutionProvider"])
+        except Exception as exc:  # ONNX Runtime raises its own untyped errors for unreadable models
+            raise ModelError(f"ONNX Runtime cannot open {model_file}: {exc}") from exc
+        check_io(self.manifest, "inputs", [(i.name, i.shape) for i in self.session.get_inputs()], str(path))
+        check_io(self.manifest, "outputs", [(o.name, o.shape) for o in self.session.get_outputs()], str(path))
+        self.spec = self.manifest.inputs[0]
+        self.output = self.manifest.outputs[0].name
+        self.input_size = int(self.spec.shape[2] if self.spec.layout == "NCHW" else self.spec.shape[1])
+        self.batch_size = batch_size
+
+    def _feed(self, chips: np.ndarray) -> np.ndarray:
+        x = chips.astype(np.float32)
+        if self.spec.color == "BGR":
+            x = x[..., ::-1]
+        if self.spec.mean or self.spec.scale != 1.0:
+            x = (x - self.spec.mean) * self.spec.scale
+        if self.spec.layout == "NCHW":
+            x = x.transpose(0, 3, 1, 2)
+        return np.ascontiguousarray(x)
+
+    def predict(self, chips: np.ndarray) -> np.ndarray:
+        outputs = [
+            self.session.run([self.output], {self.spec.name: self._feed(chips[i : i + self.batch_size])})[0]
+            for i in range(0, len(chips), self.batch_size)
+        ]
+        return np.concatenate(outputs).reshape(-1) if outputs else np.empty(0, dtype=np.float32)
+
+
 # Kind of artifact (by file suffix) -> the class that runs it.
 PREDICTORS: dict[str, Callable[[Path], Predictor]] = {
     ".keras": KerasPredictor,
+    ".onnx": OnnxPredictor,
 }
 
 

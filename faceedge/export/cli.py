@@ -1,0 +1,67 @@
+"""`faceedge export …`: turn trained models into the gated artifacts the runtime executes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from faceedge.export.gate import PROBE_IMAGES
+from faceedge.export.keras_onnx import DEFAULT_OPSET
+from faceedge.export.quantize import CALIBRATION_IMAGES
+
+app = typer.Typer(
+    help="Export models to ONNX (FP32, INT8), each with a manifest, after an accuracy gate.",
+    no_args_is_help=True,
+)
+
+
+@app.command()
+def gender(
+    model: Annotated[Path, typer.Argument(help="The trained .keras model.", show_default=False)],
+    data: Annotated[
+        Path,
+        typer.Option(
+            help="UTKFace (archive or folder): its test split gates every artifact.",
+            envvar="FACEEDGE_UTKFACE",
+            show_default=False,
+        ),
+    ],
+    out: Annotated[Path, typer.Option(help="Folder to write the artifacts and manifests to.")] = Path(
+        "exported"
+    ),
+    split_file: Annotated[
+        Path | None,
+        typer.Option(help="Split CSV [default: split.csv beside the model, else the default split]"),
+    ] = None,
+    int8: Annotated[
+        bool, typer.Option("--int8", help="Also write an INT8 ONNX (static QDQ quantization) for CPUs.")
+    ] = False,
+    calibration_images: Annotated[
+        int, typer.Option(min=1, help="Training images that calibrate the INT8 ranges.")
+    ] = CALIBRATION_IMAGES,
+    inputs_as_nchw: Annotated[
+        bool, typer.Option("--inputs-as-nchw", help="Take NCHW input (no Transpose at the input).")
+    ] = False,
+    opset: Annotated[int, typer.Option(min=13, max=18, help="ONNX opset.")] = DEFAULT_OPSET,
+    probe_images: Annotated[
+        int, typer.Option(min=1, help="Test images on which FP32 must match Keras to 1e-4.")
+    ] = PROBE_IMAGES,
+) -> None:
+    """Export a Keras gender model to ONNX; each artifact is written only if it passes its gate."""
+    from faceedge.export.gender import export_gender
+    from faceedge.export.report import format_export
+
+    artifacts = export_gender(
+        model,
+        out,
+        data,
+        split_file=split_file,
+        nchw=inputs_as_nchw,
+        opset=opset,
+        int8=int8,
+        calibration_images=calibration_images,
+        probe_images=probe_images,
+    )
+    typer.echo(format_export(artifacts))

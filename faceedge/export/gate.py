@@ -1,0 +1,59 @@
+"""The accuracy gate: an artifact is written only when it answers like the model it came from.
+
+Each check compares the artifact's predictions on real test images with a reference (the Keras
+model, or the FP32 ONNX for reduced precision) against a stated limit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+# The limits of the export stage: FP32 must reproduce Keras, INT8 may cost half a point.
+MAX_ABS_DIFF = 1e-4  # largest |Keras - ONNX| probability on the probe batch
+MAX_DISAGREEMENT = 0.001  # share of test images whose decision differs from Keras'
+MAX_INT8_ACCURACY_DROP = 0.005  # test accuracy points (as a fraction) lost against FP32
+PROBE_IMAGES = 64  # the first test images, on which MAX_ABS_DIFF applies
+
+
+@dataclass(frozen=True)
+class GateCheck:
+    """One measured figure, its limit, and whether it stays within it (``measured <= limit``)."""
+
+    name: str
+    measured: float
+    limit: float
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.measured <= self.limit)
+
+    def describe(self) -> str:
+        verdict = "ok" if self.passed else "FAILED"
+        return f"{self.name}: {self.measured:.3g} (limit {self.limit:.3g}) {verdict}"
+
+
+def parity_checks(
+    reference: np.ndarray,
+    candidate: np.ndarray,
+    probe: int,
+    max_abs_diff: float = MAX_ABS_DIFF,
+    max_disagreement: float = MAX_DISAGREEMENT,
+    threshold: float = 0.5,
+) -> tuple[GateCheck, GateCheck]:
+    """An artifact that must reproduce its reference: the probe batch (the first ``probe``
+    predictions) within ``max_abs_diff``, and decisions that differ on at most ``max_disagreement``
+    of all the images."""
+    reference, candidate = np.asarray(reference).ravel(), np.asarray(candidate).ravel()
+    diff = float(np.max(np.abs(reference[:probe] - candidate[:probe]))) if probe else 0.0
+    disagree = float(np.mean((reference >= threshold) != (candidate >= threshold))) if len(reference) else 0.0
+    return (
+        GateCheck(f"max |difference| on {min(probe, len(reference))} probe images", diff, max_abs_diff),
+        GateCheck(f"decisions differing on {len(reference)} test images", disagree, max_disagreement),
+    )
+
+
+def accuracy_drop_check(reference_accuracy: float, accuracy: float, limit: float) -> GateCheck:
+    """An artifact allowed to lose at most ``limit`` of test accuracy against its reference."""
+    return GateCheck("test accuracy lost against FP32", reference_accuracy - accuracy, limit)

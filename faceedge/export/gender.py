@@ -1,0 +1,236 @@
+"""`faceedge export gender`: a trained Keras model -> gated ONNX artifacts, each with its manifest.
+
+Every artifact is built in a staging folder beside the output, opened the way the runtime opens
+it (through its manifest), measured on the test split, and moved into place only when it passes
+its gate (:mod:`faceedge.export.gate`). A refused artifact leaves nothing at its output path.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from faceedge import __version__
+from faceedge.data.images import decode_chips
+from faceedge.data.labels import GENDERS
+from faceedge.data.utkface import UtkFace, load_utkface
+from faceedge.errors import ExportGateError
+from faceedge.evaluate.predictors import KerasPredictor, OnnxPredictor
+from faceedge.evaluate.report import evaluate_predictions, resolve_split
+from faceedge.export import gate
+from faceedge.export.keras_onnx import (
+    BATCH_DIM,
+    DEFAULT_OPSET,
+    INPUT_NAME,
+    OUTPUT_NAME,
+    count_ops,
+    keras_to_onnx,
+    load_keras_model,
+    set_metadata,
+)
+from faceedge.export.quantize import CALIBRATION_IMAGES, quantize_int8
+from faceedge.manifest import Manifest, TensorSpec, manifest_path, sha256_file, write_manifest
+from faceedge.train.rundir import TRAINING_FILE
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ExportedArtifact:
+    """One artifact that passed its gate and was written."""
+
+    path: Path
+    manifest: Manifest
+    checks: tuple[gate.GateCheck, ...]
+    p_female: np.ndarray  # its predictions on the test split, for the gates that compare with it
+
+    @property
+    def size_bytes(self) -> int:
+        return self.path.stat().st_size
+
+
+@dataclass(frozen=True)
+class _TestSet:
+    """The test images every artifact is measured on, and the Keras model's answers on them."""
+
+    images: UtkFace
+    chips: np.ndarray  # RGB uint8 (n, size, size, 3)
+    keras: np.ndarray  # P(female) of the Keras model
+    split_source: str
+
+    def accuracy(self, p_female: np.ndarray) -> float:
+        return evaluate_predictions(self.images, p_female).accuracy.accuracy
+
+
+def export_gender(
+    model: str | Path,
+    out_dir: str | Path,
+    data: str | Path,
+    split_file: str | Path | None = None,
+    nchw: bool = False,
+    opset: int = DEFAULT_OPSET,
+    int8: bool = False,
+    calibration_images: int = CALIBRATION_IMAGES,
+    probe_images: int = gate.PROBE_IMAGES,
+    name: str = "gender",
+) -> list[ExportedArtifact]:
+    """Export the Keras gender model at ``model`` to ``out_dir/{name}.onnx`` (and ``{name}_int8.onnx``).
+
+    Args:
+        data: UTKFace (archive or folder): the test split measures every artifact, the training split
+            calibrates INT8.
+        split_file: the split to use; by default the one beside ``model``, else the default split.
+        nchw: give the ONNX an NCHW input (no leading Transpose, for TensorRT).
+
+    Raises:
+        ModelError, DatasetError, SplitError: the model, data or split cannot be used.
+        ExportGateError: an artifact is not accurate enough; it was not written.
+    """
+    model = Path(model)
+    out_dir = Path(out_dir)
+    keras_model = load_keras_model(model)
+    size = int(keras_model.input_shape[1])
+    dataset = load_utkface(data)
+    split, split_source = resolve_split(model, dataset, split_file)
+    test_images = split.apply(dataset, "test")
+    chips = decode_chips([s.data for s in test_images.samples], size)
+    keras_p = KerasPredictor(model).predict(chips)
+    tests = _TestSet(test_images, chips, keras_p, split_source)
+    log.info("Keras: %.2f %% on %d test images (%s)", 100 * tests.accuracy(keras_p), len(chips), split_source)
+
+    base = _base_manifest(model, keras_model, size, nchw, opset)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    proto = keras_to_onnx(keras_model, opset, nchw)
+
+    def fp32_gate(p: np.ndarray) -> tuple[gate.GateCheck, ...]:
+        return gate.parity_checks(tests.keras, p, probe_images)
+
+    artifacts = [_publish(proto, out_dir / f"{name}.onnx", base, tests, fp32_gate, probe_images)]
+    if int8:
+        calibration = split.apply(dataset, "train").sample(calibration_images, seed=0)
+        fp32_accuracy = artifacts[0].manifest.accuracy["accuracy"]
+
+        def int8_gate(p: np.ndarray) -> tuple[gate.GateCheck, ...]:
+            drop = gate.accuracy_drop_check(fp32_accuracy, tests.accuracy(p), gate.MAX_INT8_ACCURACY_DROP)
+            return (drop,)
+
+        quantized = quantize_int8(proto, decode_chips([s.data for s in calibration.samples], size), nchw)
+        int8_base = replace(
+            base,
+            model_id=base.model_id + "-int8",
+            precision="int8",
+            extra={**base.extra, "calibration": {"split": "train", "images": len(calibration), "seed": 0}},
+        )
+        artifacts.append(
+            _publish(quantized, out_dir / f"{name}_int8.onnx", int8_base, tests, int8_gate, probe_images)
+        )
+    return artifacts
+
+
+def _base_manifest(model: Path, keras_model, size: int, nchw: bool, opset: int) -> Manifest:
+    import onnx
+    import onnxruntime
+    import tensorflow as tf
+    import tf2onnx
+
+    training = _training_record(model)
+    arch = training.get("arch", keras_model.name)
+    source_hash = sha256_file(model)
+    shape = (BATCH_DIM, 3, size, size) if nchw else (BATCH_DIM, size, size, 3)
+    trained_input = training.get("input", {})
+    return Manifest(
+        model_id=f"gender-{arch}-{size}px-{source_hash[:8]}",
+        task="gender",
+        format="onnx",
+        precision="fp32",
+        files={},
+        inputs=(
+            TensorSpec(INPUT_NAME, shape, "float32", "NCHW" if nchw else "NHWC", "RGB", scale=1.0, mean=0.0),
+        ),
+        outputs=(TensorSpec(OUTPUT_NAME, (BATCH_DIM, 1), "float32"),),
+        labels=tuple(training.get("labels", GENDERS)),
+        decision={"output": OUTPUT_NAME, "kind": "probability", "positive": "female", "threshold": 0.5},
+        preprocessing={
+            "input_size": size,
+            "pixels": "0-255 as float32, no normalisation (the model scales them itself)",
+            "crop": trained_input.get("crop", "a UTKFace aligned and cropped chip (200x200)"),
+            "resize": trained_input.get("resize", "OpenCV INTER_AREA"),
+            "chip_size": 200,
+        },
+        source={"file": model.name, "sha256": source_hash, "arch": arch},
+        tools={
+            "faceedge": __version__,
+            "tensorflow": tf.__version__,
+            "tf2onnx": tf2onnx.__version__,
+            "onnx": onnx.__version__,
+            "onnxruntime": onnxruntime.__version__,
+        },
+        extra={"opset": opset},
+    )
+
+
+def _training_record(model: Path) -> dict:
+    """What the training stage recorded beside the model (empty for a bare .keras file)."""
+    path = model.parent / TRAINING_FILE
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _publish(
+    proto,
+    path: Path,
+    manifest: Manifest,
+    tests: _TestSet,
+    gate_of: Callable[[np.ndarray], Iterable[gate.GateCheck]],
+    probe_images: int,
+) -> ExportedArtifact:
+    """Write ``proto`` and its manifest to a staging folder, measure it there, and move both to
+    ``path`` only if every check of ``gate_of`` passes."""
+    staging = Path(tempfile.mkdtemp(prefix=".faceedge-export-", dir=path.parent))
+    try:
+        staged = staging / path.name
+        set_metadata(proto, manifest.metadata_props())
+        extra = {**manifest.extra, "transposes": count_ops(proto, "Transpose")}
+        staged.write_bytes(proto.SerializeToString())
+        manifest = replace(manifest, files={path.name: sha256_file(staged)}, extra=extra)
+        write_manifest(manifest, staged)
+
+        p_female = OnnxPredictor(staged).predict(tests.chips)
+        checks = tuple(gate_of(p_female))
+        for check in checks:
+            log.info("%s: %s", path.name, check.describe())
+        failed = [c for c in checks if not c.passed]
+        if failed:
+            raise ExportGateError(
+                f"{path.name} refused, nothing written: " + "; ".join(c.describe() for c in failed)
+            )
+        diff = float(np.max(np.abs(p_female[:probe_images] - tests.keras[:probe_images])))
+        accuracy = {
+            "split": "test",
+            "split_file": tests.split_source,
+            "n": len(tests.chips),
+            "accuracy": tests.accuracy(p_female),
+            "keras_accuracy": tests.accuracy(tests.keras),
+            "max_abs_diff_vs_keras": diff,
+            "probe_images": min(probe_images, len(tests.chips)),
+            "decision_disagreement_vs_keras": float(np.mean((p_female >= 0.5) != (tests.keras >= 0.5))),
+            "gate": [{"check": c.name, "measured": c.measured, "limit": c.limit} for c in checks],
+        }
+        manifest = replace(manifest, accuracy=accuracy)
+        staged_manifest = write_manifest(manifest, staged)
+        os.replace(staged, path)
+        os.replace(staged_manifest, manifest_path(path))
+        log.info("wrote %s and %s", path, manifest_path(path).name)
+        return ExportedArtifact(path, manifest, checks, p_female)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)

@@ -1,0 +1,84 @@
+"""Keras gender model -> ONNX graph, through tf2onnx, in inference mode.
+
+``tf2onnx.convert.from_keras`` fails on Keras 3 models that are not Functional; converting a
+``tf.function`` that calls ``model(x, training=False)`` works for all of them, and pins Dropout
+and BatchNormalization to inference behaviour whatever the model's layers say.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from faceedge.errors import ModelError, require
+
+log = logging.getLogger(__name__)
+
+INPUT_NAME = "image"
+OUTPUT_NAME = "p_female"
+BATCH_DIM = "batch"
+DEFAULT_OPSET = 17  # ONNX Runtime >= 1.20 and TensorRT 10 both run it; tf2onnx 1.17 stops at 18
+
+
+def load_keras_model(path):
+    """The Keras model at ``path``, which must take ``(None, size, size, 3)`` and give one probability.
+
+    Raises:
+        ModelError: the file does not load or is not a faceedge gender model.
+    """
+    keras = require("keras", "train")
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot load the Keras model {path}: {exc}") from exc
+    shape, out = tuple(model.input_shape), tuple(model.output_shape)
+    if len(shape) != 4 or shape[1] != shape[2] or shape[3] != 3 or out[1:] != (1,):
+        raise ModelError(
+            f"{path} maps {shape} to {out}; a faceedge gender model maps (None, size, size, 3) to (None, 1)"
+        )
+    return model
+
+
+def keras_to_onnx(model, opset: int = DEFAULT_OPSET, nchw: bool = False):
+    """Convert ``model`` to an ONNX ``ModelProto`` with a named dynamic batch dimension.
+
+    The input is called ``image`` (float32 RGB pixels 0-255, NHWC, or NCHW with ``nchw``) and the
+    output ``p_female`` (``(batch, 1)``).
+    """
+    tf = require("tensorflow", "train")
+    tf2onnx = require("tf2onnx", "train")
+    size = int(model.input_shape[1])
+    spec = tf.TensorSpec((None, size, size, 3), tf.float32, name=INPUT_NAME)
+
+    # A dict return is what makes tf2onnx name the output.
+    @tf.function(input_signature=[spec])
+    def infer(image):
+        return {OUTPUT_NAME: model(image, training=False)}
+
+    proto, _ = tf2onnx.convert.from_function(
+        infer, input_signature=[spec], opset=opset, inputs_as_nchw=[INPUT_NAME] if nchw else None
+    )
+    _name_batch_dimension(proto)
+    return proto
+
+
+def _name_batch_dimension(proto) -> None:
+    """tf2onnx calls every unknown dimension ``unk__N``; name the inputs' and outputs' batch ``batch``."""
+    for value in (*proto.graph.input, *proto.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if dims:
+            dims[0].ClearField("dim_value")
+            dims[0].dim_param = BATCH_DIM
+
+
+def count_ops(proto, op_type: str) -> int:
+    """How many nodes of ``op_type`` the main graph holds (every Transpose costs TensorRT time)."""
+    return sum(node.op_type == op_type for node in proto.graph.node)
+
+
+def set_metadata(proto, props: dict[str, str]) -> None:
+    """Replace the ONNX ``metadata_props`` keys in ``props``, keeping the others."""
+    kept = [(p.key, p.value) for p in proto.metadata_props if p.key not in props]
+    del proto.metadata_props[:]
+    for key, value in [*kept, *props.items()]:
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value

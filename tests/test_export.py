@@ -1,0 +1,210 @@
+"""The export stage on a small model trained in the test: round trips, gates, manifests, INT8."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from faceedge.errors import ExportGateError, ModelError
+
+onnx = pytest.importorskip("onnx")
+pytest.importorskip("onnxruntime")
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory):
+    """A trained run: a seed-architecture model for 32 px chips of a synthetic dataset, with its split."""
+    from faceedge.train.config import TrainConfig
+    from faceedge.train.trainer import train
+    from tests.conftest import write_synthetic_folder
+
+    root = tmp_path_factory.mktemp("export")
+    data = write_synthetic_folder(root / "data", count=160, size=64)
+    config = TrainConfig(
+        data=str(data), out=str(root / "run"), arch="seed", img_size=32, epochs=3, batch_size=16
+    )
+    result = train(config, progress=False)
+    return result.model_path, data
+
+
+@pytest.fixture(scope="module")
+def exported(source, tmp_path_factory):
+    from faceedge.export.gender import export_gender
+
+    model, data = source
+    out = tmp_path_factory.mktemp("exported")
+    artifacts = export_gender(model, out, data, int8=True, calibration_images=48)
+    return artifacts, out
+
+
+def _test_chips(model, data):
+    from faceedge.data.images import decode_chips
+    from faceedge.data.split import read_split
+    from faceedge.data.utkface import load_utkface
+
+    test = read_split(model.parent / "split.csv").apply(load_utkface(data), "test")
+    return decode_chips([s.data for s in test.samples], 32), test
+
+
+def test_fp32_onnx_reloads_and_matches_keras(source, exported):
+    from faceedge.evaluate.predictors import KerasPredictor, load_predictor
+
+    model, data = source
+    (fp32, _), out = exported
+    assert fp32.path == out / "gender.onnx" and (out / "gender.manifest.json").is_file()
+    chips, _ = _test_chips(model, data)
+    onnx_p = load_predictor(fp32.path).predict(chips)
+    keras_p = KerasPredictor(model).predict(chips)
+    assert np.max(np.abs(onnx_p - keras_p)) <= 1e-4
+    # The gate's figures are the ones measured here.
+    assert fp32.manifest.accuracy["n"] == len(chips)
+    assert fp32.manifest.accuracy["max_abs_diff_vs_keras"] <= 1e-4
+
+
+def test_the_onnx_graph_has_the_stable_names_a_named_batch_and_its_manifest_in_metadata(exported):
+    (fp32, _), _ = exported
+    proto = onnx.load(str(fp32.path))
+    (image,) = proto.graph.input
+    (output,) = proto.graph.output
+    dims = [d.dim_param or d.dim_value for d in image.type.tensor_type.shape.dim]
+    assert (image.name, dims) == ("image", ["batch", 32, 32, 3])
+    assert output.name == "p_female"
+    assert [d.dim_param or d.dim_value for d in output.type.tensor_type.shape.dim] == ["batch", 1]
+    assert proto.opset_import[0].version >= 17
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert meta["faceedge.model_id"] == fp32.manifest.model_id
+    assert json.loads(meta["faceedge.labels"]) == ["male", "female"]
+    assert json.loads(meta["faceedge.inputs"])[0]["layout"] == "NHWC"
+
+
+def test_the_manifest_records_hashes_io_tools_and_accuracy(exported):
+    from faceedge.manifest import read_manifest, sha256_file
+
+    (fp32, int8), out = exported
+    for artifact in (fp32, int8):
+        manifest = read_manifest(out / artifact.path.name.replace(".onnx", ".manifest.json"))
+        assert manifest == artifact.manifest
+        assert manifest.files == {artifact.path.name: sha256_file(artifact.path)}
+        assert manifest.inputs[0].shape == ("batch", 32, 32, 3) and manifest.inputs[0].color == "RGB"
+        assert manifest.decision["threshold"] == 0.5 and manifest.decision["positive"] == "female"
+        assert set(manifest.tools) >= {"tensorflow", "tf2onnx", "onnx", "onnxruntime", "faceedge"}
+        assert 0 <= manifest.accuracy["accuracy"] <= 1
+        assert manifest.source["file"] == "model.keras" and len(manifest.source["sha256"]) == 64
+    assert int8.manifest.precision == "int8" and int8.manifest.extra["calibration"]["images"] == 48
+
+
+def test_int8_is_quantized_smaller_and_within_half_a_point(exported):
+    (fp32, int8), _ = exported
+    proto = onnx.load(str(int8.path))
+    ops = {node.op_type for node in proto.graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    assert int8.size_bytes < fp32.size_bytes
+    assert fp32.manifest.accuracy["accuracy"] - int8.manifest.accuracy["accuracy"] <= 0.005
+
+
+def test_a_changed_byte_or_a_foreign_manifest_is_refused_when_the_model_is_loaded(exported, tmp_path):
+    import shutil
+
+    from faceedge.evaluate.predictors import load_predictor
+
+    (fp32, _), out = exported
+    copy = tmp_path / "gender.onnx"
+    shutil.copy(fp32.path, copy)
+    shutil.copy(out / "gender.manifest.json", tmp_path / "gender.manifest.json")
+    load_predictor(copy)  # intact: opens
+
+    data = bytearray(copy.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    copy.write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="not the file that was exported"):
+        load_predictor(copy)
+
+    shutil.copy(fp32.path, copy)
+    manifest = json.loads((tmp_path / "gender.manifest.json").read_text())
+    manifest["inputs"][0]["name"] = "pixels"
+    (tmp_path / "gender.manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="do not belong together"):
+        load_predictor(copy)
+
+    manifest["schema_version"] = 99
+    (tmp_path / "gender.manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelError, match="manifest version 99"):
+        load_predictor(copy)
+
+    (tmp_path / "gender.manifest.json").unlink()
+    with pytest.raises(ModelError, match="no manifest"):
+        load_predictor(copy)
+
+
+def test_nchw_input_drops_the_input_transpose_and_still_matches_keras(source, exported, tmp_path):
+    from faceedge.evaluate.predictors import KerasPredictor, load_predictor
+    from faceedge.export.gender import export_gender
+
+    model, data = source
+    (fp32, _), _ = exported
+    (nchw,) = export_gender(model, tmp_path, data, nchw=True)
+    assert nchw.manifest.inputs[0].shape == ("batch", 3, 32, 32) and nchw.manifest.inputs[0].layout == "NCHW"
+    assert nchw.manifest.extra["transposes"] < fp32.manifest.extra["transposes"]
+    chips, _ = _test_chips(model, data)
+    difference = load_predictor(nchw.path).predict(chips) - KerasPredictor(model).predict(chips)
+    assert np.max(np.abs(difference)) <= 1e-4
+
+
+def test_a_broken_artifact_is_refused_and_nothing_is_written(source, tmp_path, monkeypatch):
+    from faceedge.export import gender
+
+    model, data = source
+    convert = gender.keras_to_onnx
+
+    def broken(*args, **kwargs):
+        proto = convert(*args, **kwargs)
+        # Negate the last weight matrix: the artifact still runs, but answers the other way round.
+        weights = max(proto.graph.initializer, key=lambda t: t.dims[0] if len(t.dims) == 2 else -1)
+        array = -onnx.numpy_helper.to_array(weights)
+        weights.CopyFrom(onnx.numpy_helper.from_array(array, weights.name))
+        return proto
+
+    monkeypatch.setattr(gender, "keras_to_onnx", broken)
+    out = tmp_path / "out"
+    with pytest.raises(ExportGateError, match="gender.onnx refused, nothing written"):
+        gender.export_gender(model, out, data)
+    assert list(out.iterdir()) == []  # no artifact, no manifest, no staging folder
+
+
+def test_export_command_prints_the_report_and_evaluate_accepts_the_artifact(source, exported, tmp_path):
+    from typer.testing import CliRunner
+
+    from faceedge.cli import app
+
+    model, data = source
+    runner = CliRunner()
+    result = runner.invoke(app, ["export", "gender", str(model), "--data", str(data), "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert "gender.onnx" in result.output and "gate gender.onnx" in result.output
+
+    (fp32, _), _ = exported
+    split = model.parent / "split.csv"
+    result = runner.invoke(app, ["evaluate", str(fp32.path), "--data", str(data), "--split-file", str(split)])
+    assert result.exit_code == 0, result.output
+    assert f"{100 * fp32.manifest.accuracy['accuracy']:.2f}" in result.output
+
+
+def test_check_io_names_what_differs():
+    from faceedge.manifest import Manifest, TensorSpec, check_io
+
+    manifest = Manifest(
+        model_id="m",
+        task="gender",
+        format="onnx",
+        precision="fp32",
+        files={"m.onnx": "0" * 64},
+        inputs=(TensorSpec("image", ("batch", 32, 32, 3)),),
+        outputs=(TensorSpec("p_female", ("batch", 1)),),
+    )
+    check_io(manifest, "inputs", [("image", ("N", 32, 32, 3))], "m.onnx")  # a dynamic batch by any name
+    with pytest.raises(ModelError, match="has shape"):
+        check_io(manifest, "inputs", [("image", (None, 64, 64, 3))], "m.onnx")
+    with pytest.raises(ModelError, match="do not belong together"):
+        check_io(manifest, "outputs", [("logits", (None, 1))], "m.onnx")
