@@ -35,7 +35,7 @@ def exported(source, tmp_path_factory):
 
     model, data = source
     out = tmp_path_factory.mktemp("exported")
-    artifacts = export_gender(model, out, data, int8=True, calibration_images=48)
+    artifacts = export_gender(model, out, data, int8=True, fp16=True, calibration_images=48)
     return artifacts, out
 
 
@@ -52,7 +52,7 @@ def test_fp32_onnx_reloads_and_matches_keras(source, exported):
     from faceedge.evaluate.predictors import KerasPredictor, load_predictor
 
     model, data = source
-    (fp32, _), out = exported
+    (fp32, *_), out = exported
     assert fp32.path == out / "gender.onnx" and (out / "gender.manifest.json").is_file()
     chips, _ = _test_chips(model, data)
     onnx_p = load_predictor(fp32.path).predict(chips)
@@ -64,7 +64,7 @@ def test_fp32_onnx_reloads_and_matches_keras(source, exported):
 
 
 def test_the_onnx_graph_has_the_stable_names_a_named_batch_and_its_manifest_in_metadata(exported):
-    (fp32, _), _ = exported
+    (fp32, *_), _ = exported
     proto = onnx.load(str(fp32.path))
     (image,) = proto.graph.input
     (output,) = proto.graph.output
@@ -82,8 +82,8 @@ def test_the_onnx_graph_has_the_stable_names_a_named_batch_and_its_manifest_in_m
 def test_the_manifest_records_hashes_io_tools_and_accuracy(exported):
     from faceedge.manifest import read_manifest, sha256_file
 
-    (fp32, int8), out = exported
-    for artifact in (fp32, int8):
+    (fp32, int8, fp16), out = exported
+    for artifact in (fp32, int8, fp16):
         manifest = read_manifest(out / artifact.path.name.replace(".onnx", ".manifest.json"))
         assert manifest == artifact.manifest
         assert manifest.files == {artifact.path.name: sha256_file(artifact.path)}
@@ -96,7 +96,7 @@ def test_the_manifest_records_hashes_io_tools_and_accuracy(exported):
 
 
 def test_int8_is_quantized_smaller_and_within_half_a_point(exported):
-    (fp32, int8), _ = exported
+    (fp32, int8, _), _ = exported
     proto = onnx.load(str(int8.path))
     ops = {node.op_type for node in proto.graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
@@ -104,12 +104,30 @@ def test_int8_is_quantized_smaller_and_within_half_a_point(exported):
     assert fp32.manifest.accuracy["accuracy"] - int8.manifest.accuracy["accuracy"] <= 0.005
 
 
+def test_fp16_computes_in_half_precision_behind_float32_inputs_and_outputs(source, exported):
+    from faceedge.evaluate.predictors import KerasPredictor, load_predictor
+
+    model, data = source
+    (fp32, _, fp16), _ = exported
+    proto = onnx.load(str(fp16.path))
+    float16 = onnx.TensorProto.FLOAT16
+    assert all(
+        v.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
+        for v in (*proto.graph.input, *proto.graph.output)
+    )
+    assert sum(t.data_type == float16 for t in proto.graph.initializer) > len(proto.graph.initializer) // 2
+    assert fp16.manifest.precision == "fp16" and fp16.size_bytes < 0.6 * fp32.size_bytes
+    chips, _ = _test_chips(model, data)
+    difference = load_predictor(fp16.path).predict(chips) - KerasPredictor(model).predict(chips)
+    assert 0 < np.max(np.abs(difference)) <= 5e-3  # not FP32 in disguise, and within the gate
+
+
 def test_a_changed_byte_or_a_foreign_manifest_is_refused_when_the_model_is_loaded(exported, tmp_path):
     import shutil
 
     from faceedge.evaluate.predictors import load_predictor
 
-    (fp32, _), out = exported
+    (fp32, *_), out = exported
     copy = tmp_path / "gender.onnx"
     shutil.copy(fp32.path, copy)
     shutil.copy(out / "gender.manifest.json", tmp_path / "gender.manifest.json")
@@ -143,7 +161,7 @@ def test_nchw_input_drops_the_input_transpose_and_still_matches_keras(source, ex
     from faceedge.export.gender import export_gender
 
     model, data = source
-    (fp32, _), _ = exported
+    (fp32, *_), _ = exported
     (nchw,) = export_gender(model, tmp_path, data, nchw=True)
     assert nchw.manifest.inputs[0].shape == ("batch", 3, 32, 32) and nchw.manifest.inputs[0].layout == "NCHW"
     assert nchw.manifest.extra["transposes"] < fp32.manifest.extra["transposes"]
@@ -184,7 +202,7 @@ def test_export_command_prints_the_report_and_evaluate_accepts_the_artifact(sour
     assert result.exit_code == 0, result.output
     assert "gender.onnx" in result.output and "gate gender.onnx" in result.output
 
-    (fp32, _), _ = exported
+    (fp32, *_), _ = exported
     split = model.parent / "split.csv"
     result = runner.invoke(app, ["evaluate", str(fp32.path), "--data", str(data), "--split-file", str(split)])
     assert result.exit_code == 0, result.output

@@ -38,6 +38,12 @@ def gender(
     int8: Annotated[
         bool, typer.Option("--int8", help="Also write an INT8 ONNX (static QDQ quantization) for CPUs.")
     ] = False,
+    fp16: Annotated[
+        bool,
+        typer.Option(
+            "--fp16", help="Also write an FP16 ONNX (float32 inputs and outputs) for GPU providers."
+        ),
+    ] = False,
     calibration_images: Annotated[
         int, typer.Option(min=1, help="Training images that calibrate the INT8 ranges.")
     ] = CALIBRATION_IMAGES,
@@ -61,6 +67,7 @@ def gender(
         nchw=inputs_as_nchw,
         opset=opset,
         int8=int8,
+        fp16=fp16,
         calibration_images=calibration_images,
         probe_images=probe_images,
     )

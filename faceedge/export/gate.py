@@ -14,6 +14,7 @@ import numpy as np
 MAX_ABS_DIFF = 1e-4  # largest |Keras - ONNX| probability on the probe batch
 MAX_DISAGREEMENT = 0.001  # share of test images whose decision differs from Keras'
 MAX_INT8_ACCURACY_DROP = 0.005  # test accuracy points (as a fraction) lost against FP32
+MAX_FP16_ABS_DIFF = 5e-3  # FP16 keeps about three significant digits of each activation
 PROBE_IMAGES = 64  # the first test images, on which MAX_ABS_DIFF applies
 
 

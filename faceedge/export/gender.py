@@ -78,11 +78,13 @@ def export_gender(
     nchw: bool = False,
     opset: int = DEFAULT_OPSET,
     int8: bool = False,
+    fp16: bool = False,
     calibration_images: int = CALIBRATION_IMAGES,
     probe_images: int = gate.PROBE_IMAGES,
     name: str = "gender",
 ) -> list[ExportedArtifact]:
-    """Export the Keras gender model at ``model`` to ``out_dir/{name}.onnx`` (and ``{name}_int8.onnx``).
+    """Export the Keras gender model at ``model`` to ``out_dir/{name}.onnx``, and with ``int8`` and
+    ``fp16`` to ``{name}_int8.onnx`` and ``{name}_fp16.onnx``.
 
     Args:
         data: UTKFace (archive or folder): the test split measures every artifact, the training split
@@ -122,7 +124,9 @@ def export_gender(
             drop = gate.accuracy_drop_check(fp32_accuracy, tests.accuracy(p), gate.MAX_INT8_ACCURACY_DROP)
             return (drop,)
 
-        quantized = quantize_int8(proto, decode_chips([s.data for s in calibration.samples], size), nchw)
+        quantized = quantize_int8(
+            _copy(proto), decode_chips([s.data for s in calibration.samples], size), nchw
+        )
         int8_base = replace(
             base,
             model_id=base.model_id + "-int8",
@@ -132,7 +136,27 @@ def export_gender(
         artifacts.append(
             _publish(quantized, out_dir / f"{name}_int8.onnx", int8_base, tests, int8_gate, probe_images)
         )
+    if fp16:
+        from onnxruntime.transformers.float16 import convert_float_to_float16
+
+        def fp16_gate(p: np.ndarray) -> tuple[gate.GateCheck, ...]:
+            return gate.parity_checks(tests.keras, p, probe_images, max_abs_diff=gate.MAX_FP16_ABS_DIFF)
+
+        # Inputs and outputs stay float32, so that callers feed an FP16 model like the FP32 one.
+        half = convert_float_to_float16(_copy(proto), keep_io_types=True)
+        fp16_base = replace(base, model_id=base.model_id + "-fp16", precision="fp16")
+        artifacts.append(
+            _publish(half, out_dir / f"{name}_fp16.onnx", fp16_base, tests, fp16_gate, probe_images)
+        )
     return artifacts
+
+
+def _copy(proto):
+    import onnx
+
+    copy = onnx.ModelProto()
+    copy.CopyFrom(proto)
+    return copy
 
 
 def _base_manifest(model: Path, keras_model, size: int, nchw: bool, opset: int) -> Manifest:
@@ -216,6 +240,7 @@ def _publish(
             )
         diff = float(np.max(np.abs(p_female[:probe_images] - tests.keras[:probe_images])))
         accuracy = {
+            "measured_with": "onnxruntime CPUExecutionProvider",
             "split": "test",
             "split_file": tests.split_source,
             "n": len(tests.chips),
