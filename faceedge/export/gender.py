@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import shutil
-import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -22,39 +19,23 @@ from faceedge import __version__
 from faceedge.data.images import decode_chips
 from faceedge.data.labels import GENDERS
 from faceedge.data.utkface import UtkFace, load_utkface
-from faceedge.errors import ExportGateError
 from faceedge.evaluate.predictors import KerasPredictor, OnnxPredictor
 from faceedge.evaluate.report import evaluate_predictions, resolve_split
 from faceedge.export import gate
+from faceedge.export.artifact import ExportedArtifact, publish_gated
 from faceedge.export.keras_onnx import (
     BATCH_DIM,
     DEFAULT_OPSET,
     INPUT_NAME,
     OUTPUT_NAME,
-    count_ops,
     keras_to_onnx,
     load_keras_model,
-    set_metadata,
 )
 from faceedge.export.quantize import CALIBRATION_IMAGES, quantize_int8
-from faceedge.manifest import Manifest, TensorSpec, manifest_path, sha256_file, write_manifest
+from faceedge.manifest import Manifest, TensorSpec, sha256_file
 from faceedge.train.rundir import TRAINING_FILE
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class ExportedArtifact:
-    """One artifact that passed its gate and was written."""
-
-    path: Path
-    manifest: Manifest
-    checks: tuple[gate.GateCheck, ...]
-    p_female: np.ndarray  # its predictions on the test split, for the gates that compare with it
-
-    @property
-    def size_bytes(self) -> int:
-        return self.path.stat().st_size
 
 
 @dataclass(frozen=True)
@@ -218,26 +199,10 @@ def _publish(
     gate_of: Callable[[np.ndarray], Iterable[gate.GateCheck]],
     probe_images: int,
 ) -> ExportedArtifact:
-    """Write ``proto`` and its manifest to a staging folder, measure it there, and move both to
-    ``path`` only if every check of ``gate_of`` passes."""
-    staging = Path(tempfile.mkdtemp(prefix=".faceedge-export-", dir=path.parent))
-    try:
-        staged = staging / path.name
-        set_metadata(proto, manifest.metadata_props())
-        extra = {**manifest.extra, "transposes": count_ops(proto, "Transpose")}
-        staged.write_bytes(proto.SerializeToString())
-        manifest = replace(manifest, files={path.name: sha256_file(staged)}, extra=extra)
-        write_manifest(manifest, staged)
+    """Publish ``proto`` if its predictions on the test split pass ``gate_of``."""
 
+    def measure(staged: Path):
         p_female = OnnxPredictor(staged).predict(tests.chips)
-        checks = tuple(gate_of(p_female))
-        for check in checks:
-            log.info("%s: %s", path.name, check.describe())
-        failed = [c for c in checks if not c.passed]
-        if failed:
-            raise ExportGateError(
-                f"{path.name} refused, nothing written: " + "; ".join(c.describe() for c in failed)
-            )
         diff = float(np.max(np.abs(p_female[:probe_images] - tests.keras[:probe_images])))
         accuracy = {
             "measured_with": "onnxruntime CPUExecutionProvider",
@@ -249,13 +214,7 @@ def _publish(
             "max_abs_diff_vs_keras": diff,
             "probe_images": min(probe_images, len(tests.chips)),
             "decision_disagreement_vs_keras": float(np.mean((p_female >= 0.5) != (tests.keras >= 0.5))),
-            "gate": [{"check": c.name, "measured": c.measured, "limit": c.limit} for c in checks],
         }
-        manifest = replace(manifest, accuracy=accuracy)
-        staged_manifest = write_manifest(manifest, staged)
-        os.replace(staged, path)
-        os.replace(staged_manifest, manifest_path(path))
-        log.info("wrote %s and %s", path, manifest_path(path).name)
-        return ExportedArtifact(path, manifest, checks, p_female)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        return tuple(gate_of(p_female)), accuracy, p_female
+
+    return publish_gated(proto, path, manifest, measure)

@@ -1,0 +1,67 @@
+"""The artifacts that ship inside the package, so that a fresh install runs with nothing to download.
+
+They live in ``faceedge/models/``, each beside its manifest, and are made by the export stage from
+the repository's trained model (``models/gender``) and the converted face detectors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from faceedge.errors import FaceedgeError
+from faceedge.manifest import SUFFIX, Manifest, load_artifact, read_manifest
+
+BUNDLED_DIR = Path(__file__).resolve().parent / "models"
+
+
+@dataclass(frozen=True)
+class BundledArtifact:
+    """One shipped model file, its manifest, and whether its bytes still match the manifest."""
+
+    name: str  # the manifest's stem: "gender", "gender_int8", ...
+    path: Path
+    manifest: Manifest
+    intact: bool
+    problem: str | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "path": str(self.path),
+            "intact": self.intact,
+            "problem": self.problem,
+            "manifest": self.manifest.to_dict(),
+        }
+
+
+def bundled_artifacts(folder: Path = BUNDLED_DIR) -> list[BundledArtifact]:
+    """Every artifact shipped in ``folder``, sorted by name, each checked against its manifest."""
+    found = []
+    for manifest_file in sorted(folder.glob(f"*{SUFFIX}")):
+        manifest = read_manifest(manifest_file)
+        path = manifest_file.parent / manifest.model_file
+        try:
+            load_artifact(manifest_file)
+            intact, problem = True, None
+        except FaceedgeError as exc:
+            intact, problem = False, str(exc)
+        found.append(
+            BundledArtifact(manifest_file.name.removesuffix(SUFFIX), path, manifest, intact, problem)
+        )
+    return found
+
+
+def bundled_path(name: str, folder: Path = BUNDLED_DIR) -> Path:
+    """The model file of the bundled artifact ``name`` (e.g. "gender"), checked against its manifest.
+
+    Raises:
+        ModelError: no such artifact, or its file does not match its manifest.
+    """
+    from faceedge.errors import ModelError
+
+    manifest_file = folder / f"{name}{SUFFIX}"
+    if not manifest_file.is_file():
+        names = ", ".join(a.name for a in bundled_artifacts(folder)) or "none"
+        raise ModelError(f"no bundled model called {name!r} (bundled: {names})")
+    return load_artifact(manifest_file)[1]

@@ -1,0 +1,73 @@
+"""The artifacts shipped inside the package: listed, intact, and made from the committed model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from faceedge.bundled import BUNDLED_DIR, bundled_artifacts, bundled_path
+from faceedge.cli import app
+from faceedge.errors import ModelError
+from faceedge.manifest import sha256_file
+from tests.conftest import REPO
+
+SHIPPED_MODEL = REPO / "models" / "gender" / "model.keras"
+EXPECTED = {"blazeface_full", "blazeface_short", "gender", "gender_int8"}
+
+
+def test_models_json_lists_every_bundled_artifact_intact_with_its_manifest():
+    result = CliRunner().invoke(app, ["models", "--json"])
+    assert result.exit_code == 0, result.output
+    listed = {entry["name"]: entry for entry in json.loads(result.output)}
+    assert set(listed) == EXPECTED
+    for entry in listed.values():
+        assert entry["intact"] and entry["problem"] is None
+        assert (BUNDLED_DIR / entry["path"].rsplit("/", 1)[-1]).is_file()
+        assert entry["manifest"]["schema"] == "faceedge.manifest"
+    assert listed["gender_int8"]["manifest"]["precision"] == "int8"
+
+
+def test_the_bundled_gender_models_were_exported_from_the_committed_model():
+    keras_hash = sha256_file(SHIPPED_MODEL)
+    by_name = {a.name: a for a in bundled_artifacts()}
+    for name in ("gender", "gender_int8"):
+        manifest = by_name[name].manifest
+        assert manifest.source["sha256"] == keras_hash, f"{name} is stale: re-export it from {SHIPPED_MODEL}"
+        assert manifest.accuracy["split"] == "test" and manifest.accuracy["n"] == 2370
+    int8, fp32 = by_name["gender_int8"].manifest.accuracy, by_name["gender"].manifest.accuracy
+    assert fp32["accuracy"] - int8["accuracy"] <= 0.005
+
+
+def test_a_damaged_bundled_file_is_reported_and_refused(tmp_path):
+    for path in BUNDLED_DIR.glob("gender_int8*"):
+        shutil.copy(path, tmp_path / path.name)
+    with open(tmp_path / "gender_int8.onnx", "r+b") as handle:
+        handle.seek(1000)
+        byte = handle.read(1)
+        handle.seek(1000)
+        handle.write(bytes([byte[0] ^ 0xFF]))
+    (listed,) = bundled_artifacts(tmp_path)
+    assert not listed.intact and "not the file that was exported" in listed.problem
+    with pytest.raises(ModelError, match="not the file that was exported"):
+        bundled_path("gender_int8", tmp_path)
+    with pytest.raises(ModelError, match="no bundled model called 'nope'.*gender_int8"):
+        bundled_path("nope", tmp_path)
+
+
+def test_the_bundled_onnx_answers_like_the_committed_keras_model_on_real_faces(utkface):
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("keras")
+    from faceedge.data.images import decode_chips
+    from faceedge.data.split import read_split
+    from faceedge.evaluate.predictors import KerasPredictor, load_predictor
+
+    test = read_split(SHIPPED_MODEL.parent / "split.csv").apply(utkface, "test").sample(200, seed=1)
+    chips = decode_chips([s.data for s in test.samples], 96)
+    keras_p = KerasPredictor(SHIPPED_MODEL).predict(chips)
+    assert np.max(np.abs(load_predictor(bundled_path("gender")).predict(chips) - keras_p)) <= 1e-4
+    int8_p = load_predictor(bundled_path("gender_int8")).predict(chips)
+    assert np.mean((int8_p >= 0.5) == (keras_p >= 0.5)) >= 0.97
