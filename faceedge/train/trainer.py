@@ -138,6 +138,15 @@ def decision_accuracy(y_true, y_pred):
     return keras.ops.mean(keras.ops.cast(agree, "float32"), axis=-1)
 
 
+@keras.saving.register_keras_serializable(package="faceedge")
+class DecisionAUC(keras.metrics.AUC):
+    """ROC-AUC against the target's side of 0.5 (Keras' AUC misreads the soft targets of distillation)."""
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        hard = keras.ops.cast(keras.ops.greater(y_true, 0.5), "float32")
+        return super().update_state(hard, y_pred, sample_weight)
+
+
 def _compile(model, config: TrainConfig, steps_per_epoch: int) -> None:
     total = max(1, steps_per_epoch * config.epochs)
     warmup = min(steps_per_epoch, total // 2)
@@ -152,7 +161,7 @@ def _compile(model, config: TrainConfig, steps_per_epoch: int) -> None:
         loss=keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing),
         metrics=[
             keras.metrics.MeanMetricWrapper(decision_accuracy, name="accuracy"),
-            keras.metrics.AUC(name="auc"),
+            DecisionAUC(name="auc"),
         ],
     )
 
