@@ -43,6 +43,7 @@ class DetectorSpec:
     strides: tuple[int, ...]
     anchors_per_layer: int
     outputs: dict[str, str]  # TFLite output name -> the stable name the artifact uses
+    min_score: float  # MediaPipe's own threshold for this model
     use: str
 
 
@@ -54,6 +55,7 @@ DETECTORS = {
         (8, 16, 16, 16),
         2,
         {"regressors": "regressors", "classificators": "classificators"},
+        0.5,
         "faces within about 2 m: kiosks, door cameras, webcams",
     ),
     "full": DetectorSpec(
@@ -63,11 +65,13 @@ DETECTORS = {
         (4,),
         1,
         {"reshaped_regressor_face_4": "regressors", "reshaped_classifier_face_4": "classificators"},
+        0.6,
         "smaller, farther faces (up to about 5 m)",
     ),
 }
 # How MediaPipe reads these outputs: sigmoid scores (logits clipped), weighted suppression.
-DECODING = {"score_clip": 80.0, "threshold": 0.5, "nms": "weighted", "nms_iou": 0.3}
+# (80, not MediaPipe's 100: exp(100) overflows float32.)
+DECODING = {"score_clip": 80.0, "nms": "weighted", "nms_iou": 0.3}
 
 
 def find_tflite(source: str | Path | None, filename: str) -> tuple[bytes, str]:
@@ -216,7 +220,13 @@ def _manifest(spec: DetectorSpec, proto, origin: str, data: bytes) -> Manifest:
             TensorSpec("classificators", (1, count, 1), "float32"),
         ),
         labels=("face",),
-        decision={"output": "classificators", "boxes": "regressors", "box_scale": float(size), **DECODING},
+        decision={
+            "output": "classificators",
+            "boxes": "regressors",
+            "box_scale": float(size),
+            "threshold": spec.min_score,
+            **DECODING,
+        },
         preprocessing={
             "letterbox": "keep the aspect ratio, pad to a square with black, centred",
             "input_size": size,
