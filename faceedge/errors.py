@@ -55,3 +55,9 @@ class ExportGateError(FaceedgeError):
     """An exported artifact is less accurate than its source allows; nothing was written."""
 
     exit_code = 6
+
+
+class GpuError(FaceedgeError):
+    """No usable CUDA GPU, or a CUDA call failed (the message names the CUDA error)."""
+
+    exit_code = 8

@@ -104,10 +104,17 @@ class OnnxPredictor:
         return np.concatenate(outputs).reshape(-1) if outputs else np.empty(0, dtype=np.float32)
 
 
+def _tensorrt_engine(path: Path) -> Predictor:
+    from faceedge.runtime.tensorrt_engine import TensorRTEngine
+
+    return TensorRTEngine(path)
+
+
 # Kind of artifact (by file suffix) -> the class that runs it.
 PREDICTORS: dict[str, Callable[[Path], Predictor]] = {
     ".keras": KerasPredictor,
     ".onnx": OnnxPredictor,
+    ".engine": _tensorrt_engine,
 }
 
 

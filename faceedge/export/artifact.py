@@ -43,8 +43,10 @@ class ExportedArtifact:
         return self.path.stat().st_size
 
 
-def publish_gated(proto, path: Path, manifest: Manifest, measure: Measure) -> ExportedArtifact:
-    """Write ``proto`` to ``path`` with its manifest if ``measure`` finds every check passed.
+def publish_gated(artifact, path: Path, manifest: Manifest, measure: Measure) -> ExportedArtifact:
+    """Write ``artifact`` (an ONNX ``ModelProto``, or the bytes of an engine) to ``path`` with its
+    manifest if ``measure`` finds every check passed. An ONNX gets the manifest's key fields as
+    metadata and its Transpose count in the manifest.
 
     Raises:
         ExportGateError: a check failed; nothing was written.
@@ -53,9 +55,13 @@ def publish_gated(proto, path: Path, manifest: Manifest, measure: Measure) -> Ex
     staging = Path(tempfile.mkdtemp(prefix=".faceedge-export-", dir=path.parent))
     try:
         staged = staging / path.name
-        set_metadata(proto, manifest.metadata_props())
-        staged.write_bytes(proto.SerializeToString())
-        extra = {**manifest.extra, "transposes": count_ops(proto, "Transpose")}
+        extra = dict(manifest.extra)
+        if isinstance(artifact, bytes):
+            staged.write_bytes(artifact)
+        else:
+            set_metadata(artifact, manifest.metadata_props())
+            staged.write_bytes(artifact.SerializeToString())
+            extra["transposes"] = count_ops(artifact, "Transpose")
         manifest = replace(manifest, files={path.name: sha256_file(staged)}, extra=extra)
         write_manifest(manifest, staged)
 

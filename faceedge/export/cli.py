@@ -11,6 +11,9 @@ import typer
 from faceedge.export.gate import PROBE_IMAGES
 from faceedge.export.keras_onnx import DEFAULT_OPSET
 from faceedge.export.quantize import CALIBRATION_IMAGES
+from faceedge.export.tensorrt import DEFAULT_WORKSPACE_MIB, BatchProfile
+
+_PROFILE = BatchProfile()
 
 app = typer.Typer(
     help="Export models to ONNX (FP32, FP16, INT8), each with a manifest, after an accuracy gate.",
@@ -45,6 +48,23 @@ def gender(
             "--fp16", help="Also write an FP16 ONNX (float32 inputs and outputs) for GPU providers."
         ),
     ] = False,
+    trt_fp16: Annotated[
+        bool,
+        typer.Option(
+            "--trt-fp16",
+            help="Also build a TensorRT FP16 engine on this machine's GPU (needs faceedge[gpu]).",
+        ),
+    ] = False,
+    min_batch: Annotated[int, typer.Option(min=1, help="Smallest batch the engine accepts.")] = _PROFILE.min,
+    opt_batch: Annotated[int, typer.Option(min=1, help="Batch the engine is tuned for.")] = _PROFILE.opt,
+    max_batch: Annotated[int, typer.Option(min=1, help="Largest batch the engine accepts.")] = _PROFILE.max,
+    workspace_mib: Annotated[int, typer.Option(min=16, help="TensorRT builder workspace limit (MiB).")] = (
+        DEFAULT_WORKSPACE_MIB
+    ),
+    timing_cache: Annotated[
+        Path | None,
+        typer.Option(help="TensorRT timing cache, reused and updated [default: timing.cache in --out]"),
+    ] = None,
     calibration_images: Annotated[
         int, typer.Option(min=1, help="Training images that calibrate the INT8 ranges.")
     ] = CALIBRATION_IMAGES,
@@ -69,6 +89,10 @@ def gender(
         opset=opset,
         int8=int8,
         fp16=fp16,
+        trt_fp16=trt_fp16,
+        trt_profile=BatchProfile(min_batch, opt_batch, max_batch),
+        workspace_mib=workspace_mib,
+        timing_cache=timing_cache,
         calibration_images=calibration_images,
         probe_images=probe_images,
     )

@@ -32,6 +32,7 @@ from faceedge.export.keras_onnx import (
     load_keras_model,
 )
 from faceedge.export.quantize import CALIBRATION_IMAGES, quantize_int8
+from faceedge.export.tensorrt import DEFAULT_WORKSPACE_MIB, BatchProfile
 from faceedge.manifest import Manifest, TensorSpec, sha256_file
 from faceedge.train.rundir import TRAINING_FILE
 
@@ -60,12 +61,17 @@ def export_gender(
     opset: int = DEFAULT_OPSET,
     int8: bool = False,
     fp16: bool = False,
+    trt_fp16: bool = False,
+    trt_profile: BatchProfile | None = None,
+    workspace_mib: int = DEFAULT_WORKSPACE_MIB,
+    timing_cache: str | Path | None = None,
     calibration_images: int = CALIBRATION_IMAGES,
     probe_images: int = gate.PROBE_IMAGES,
     name: str = "gender",
 ) -> list[ExportedArtifact]:
-    """Export the Keras gender model at ``model`` to ``out_dir/{name}.onnx``, and with ``int8`` and
-    ``fp16`` to ``{name}_int8.onnx`` and ``{name}_fp16.onnx``.
+    """Export the Keras gender model at ``model`` to ``out_dir/{name}.onnx``, and with ``int8``,
+    ``fp16`` and ``trt_fp16`` to ``{name}_int8.onnx``, ``{name}_fp16.onnx`` and the TensorRT engine
+    ``{name}_trt_fp16.engine`` (built from the FP32 ONNX on this machine's GPU).
 
     Args:
         data: UTKFace (archive or folder): the test split measures every artifact, the training split
@@ -76,9 +82,15 @@ def export_gender(
     Raises:
         ModelError, DatasetError, SplitError: the model, data or split cannot be used.
         ExportGateError: an artifact is not accurate enough; it was not written.
+        MissingExtraError: ``trt_fp16`` without TensorRT or cuda-python (checked first).
+        EngineBuildError: TensorRT cannot build the engine, or not in FP16.
     """
     model = Path(model)
     out_dir = Path(out_dir)
+    if trt_fp16:  # known before minutes of export work: TensorRT, cuda-python and a GPU are here
+        from faceedge.runtime.tensorrt_engine import current_target
+
+        log.info("TensorRT engine target: %s", current_target())
     keras_model = load_keras_model(model)
     size = int(keras_model.input_shape[1])
     dataset = load_utkface(data)
@@ -129,7 +141,83 @@ def export_gender(
         artifacts.append(
             _publish(half, out_dir / f"{name}_fp16.onnx", fp16_base, tests, fp16_gate, probe_images)
         )
+    if trt_fp16:
+        profile = trt_profile or BatchProfile()
+        cache = Path(timing_cache) if timing_cache else out_dir / "timing.cache"
+        rebuild = _rebuild_command(model, data, out_dir, nchw, profile)
+        engine_path = out_dir / f"{name}_trt_fp16.engine"
+        artifacts.append(
+            _publish_engine(
+                artifacts[0], engine_path, base, tests, profile, workspace_mib, cache, rebuild, probe_images
+            )
+        )
     return artifacts
+
+
+def _rebuild_command(model: Path, data, out_dir: Path, nchw: bool, profile: BatchProfile) -> str:
+    layout = " --inputs-as-nchw" if nchw else ""
+    return (
+        f"faceedge export gender {model} --data {data} --out {out_dir}{layout} --trt-fp16 "
+        f"--min-batch {profile.min} --opt-batch {profile.opt} --max-batch {profile.max}"
+    )
+
+
+def _publish_engine(
+    fp32: ExportedArtifact,
+    path: Path,
+    base: Manifest,
+    tests: _TestSet,
+    profile: BatchProfile,
+    workspace_mib: int,
+    timing_cache: Path,
+    rebuild: str,
+    probe_images: int,
+) -> ExportedArtifact:
+    """Build a TensorRT FP16 engine from the written FP32 ONNX; publish it if it passes the FP16
+    gate against Keras, measured by the engine itself on this GPU."""
+    from faceedge.export.tensorrt import build_fp16_engine
+    from faceedge.runtime.tensorrt_engine import TensorRTEngine
+
+    engine, record = build_fp16_engine(fp32.path, profile, workspace_mib, timing_cache)
+    version = record["target"]["tensorrt"]
+    manifest = replace(
+        base,
+        model_id=base.model_id + "-trt-fp16",
+        format="tensorrt",
+        precision="fp16",
+        source={**base.source, "onnx": fp32.path.name, "onnx_sha256": fp32.manifest.files[fp32.path.name]},
+        tools={**base.tools, "tensorrt": version},
+        extra={**base.extra, **record, "rebuild": rebuild},
+    )
+
+    def measure(staged: Path):
+        with TensorRTEngine(staged) as runner:
+            p_female = runner.predict(tests.chips)
+        checks = gate.parity_checks(tests.keras, p_female, probe_images, max_abs_diff=gate.MAX_FP16_ABS_DIFF)
+        accuracy = {
+            "measured_with": f"TensorRT {version} on {record['target']['gpu']}",
+            **_agreement(tests, p_female, probe_images),
+        }
+        return checks, accuracy, p_female
+
+    return publish_gated(engine, path, manifest, measure)
+
+
+def _agreement(tests: _TestSet, p_female: np.ndarray, probe_images: int) -> dict:
+    """An artifact's test accuracy and how closely it follows the Keras model."""
+    probe = min(probe_images, len(tests.chips))
+    return {
+        "split": "test",
+        "split_file": tests.split_source,
+        "n": len(tests.chips),
+        "accuracy": tests.accuracy(p_female),
+        "keras_accuracy": tests.accuracy(tests.keras),
+        "max_abs_diff_vs_keras": float(np.max(np.abs(p_female[:probe] - tests.keras[:probe])))
+        if probe
+        else 0.0,
+        "probe_images": probe,
+        "decision_disagreement_vs_keras": float(np.mean((p_female >= 0.5) != (tests.keras >= 0.5))),
+    }
 
 
 def _copy(proto):
@@ -203,17 +291,9 @@ def _publish(
 
     def measure(staged: Path):
         p_female = OnnxPredictor(staged).predict(tests.chips)
-        diff = float(np.max(np.abs(p_female[:probe_images] - tests.keras[:probe_images])))
         accuracy = {
             "measured_with": "onnxruntime CPUExecutionProvider",
-            "split": "test",
-            "split_file": tests.split_source,
-            "n": len(tests.chips),
-            "accuracy": tests.accuracy(p_female),
-            "keras_accuracy": tests.accuracy(tests.keras),
-            "max_abs_diff_vs_keras": diff,
-            "probe_images": min(probe_images, len(tests.chips)),
-            "decision_disagreement_vs_keras": float(np.mean((p_female >= 0.5) != (tests.keras >= 0.5))),
+            **_agreement(tests, p_female, probe_images),
         }
         return tuple(gate_of(p_female)), accuracy, p_female
 

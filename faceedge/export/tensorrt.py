@@ -1,0 +1,127 @@
+"""A TensorRT FP16 engine built from the exported ONNX with the TensorRT 10 Python API.
+
+Written against NVIDIA's TensorRT 10 documentation: one optimization profile over the batch
+dimension, a workspace limit, a timing cache read before and written after the build, and every
+parser error gathered into one exception. FP16 is never dropped silently: a GPU without fast
+FP16 is refused, and an engine in which no layer runs in FP16 fails the export.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from faceedge.errors import FaceedgeError, require
+
+log = logging.getLogger(__name__)
+
+# Tensor cores (fast FP16) start with compute capability 7.0; TensorRT 10.5+ supports no older GPU.
+MIN_FP16_CAPABILITY = (7, 0)
+DEFAULT_WORKSPACE_MIB = 1024
+
+
+class EngineBuildError(FaceedgeError):
+    """TensorRT could not parse the ONNX or build an engine from it."""
+
+    exit_code = 7
+
+
+@dataclass(frozen=True)
+class BatchProfile:
+    """The batch sizes an engine accepts (``min`` to ``max``) and the one it is tuned for (``opt``)."""
+
+    min: int = 1
+    opt: int = 8
+    max: int = 64
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.min <= self.opt <= self.max:
+            raise EngineBuildError(
+                f"a batch profile needs 1 <= min <= opt <= max, not {self.min} / {self.opt} / {self.max}"
+            )
+
+    def to_dict(self) -> dict:
+        return {"min": self.min, "opt": self.opt, "max": self.max}
+
+
+def _parse(trt, network, logger, onnx_bytes: bytes, source: str):
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse(onnx_bytes):
+        errors = [str(parser.get_error(i)) for i in range(parser.num_errors)]
+        raise EngineBuildError(f"TensorRT cannot parse {source}:\n" + "\n".join(errors))
+    return parser
+
+
+def _fp16_layers(trt, engine) -> int:
+    """How many of the engine's layers compute or emit FP16 (needs detailed profiling verbosity)."""
+    inspector = engine.create_engine_inspector()
+    info = json.loads(inspector.get_engine_information(trt.LayerInformationFormat.JSON))
+    return sum("FP16" in json.dumps(layer) or "Half" in json.dumps(layer) for layer in info.get("Layers", []))
+
+
+def build_fp16_engine(
+    onnx_path: Path,
+    profile: BatchProfile,
+    workspace_mib: int = DEFAULT_WORKSPACE_MIB,
+    timing_cache: Path | None = None,
+) -> tuple[bytes, dict]:
+    """Build an FP16 engine for the ONNX at ``onnx_path``; returns the serialized engine and what
+    the manifest records about it (target, profile, FP16 layers, build settings).
+
+    Raises:
+        MissingExtraError: TensorRT or cuda-python is missing.
+        EngineBuildError: the GPU lacks fast FP16, or parsing or building fails.
+    """
+    from faceedge.runtime.tensorrt_engine import current_target
+
+    trt = require("tensorrt", "gpu")
+    target = current_target()
+    major, minor = (int(v) for v in target.compute_capability.split("."))
+    if (major, minor) < MIN_FP16_CAPABILITY:
+        raise EngineBuildError(
+            f"{target.gpu} (compute capability {target.compute_capability}) has no fast FP16: "
+            "an FP16 engine would not be faster; use the ONNX with the CUDA provider instead"
+        )
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network = builder.create_network(0)  # TensorRT 10 networks are always explicit-batch
+    _parse(trt, network, logger, onnx_path.read_bytes(), str(onnx_path))
+
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, workspace_mib << 20)
+    config.set_flag(trt.BuilderFlag.FP16)  # deprecated since 10.12 in favour of strong typing; 10.x keeps it
+    config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED
+    tensor = network.get_input(0)
+    sample = tuple(tensor.shape)[1:]
+    optimization = builder.create_optimization_profile()
+    optimization.set_shape(
+        tensor.name, (profile.min, *sample), (profile.opt, *sample), (profile.max, *sample)
+    )
+    config.add_optimization_profile(optimization)
+    cache_bytes = timing_cache.read_bytes() if timing_cache and timing_cache.is_file() else b""
+    cache = config.create_timing_cache(cache_bytes)
+    config.set_timing_cache(cache, ignore_mismatch=False)
+
+    log.info("building a TensorRT %s FP16 engine for %s (batch %s)", trt.__version__, target.gpu, profile)
+    plan = builder.build_serialized_network(network, config)
+    if plan is None:
+        raise EngineBuildError(f"TensorRT could not build an engine from {onnx_path} (see its log above)")
+    if timing_cache is not None:
+        timing_cache.parent.mkdir(parents=True, exist_ok=True)
+        timing_cache.write_bytes(bytes(config.get_timing_cache().serialize()))
+    engine_bytes = bytes(plan)
+
+    engine = trt.Runtime(logger).deserialize_cuda_engine(engine_bytes)
+    fp16_layers = _fp16_layers(trt, engine)
+    if fp16_layers == 0:
+        raise EngineBuildError(f"TensorRT built {onnx_path} with no FP16 layer on {target.gpu}: refusing it")
+    return engine_bytes, {
+        "target": target.to_dict(),
+        "profile": profile.to_dict(),
+        "fp16_layers": fp16_layers,
+        "workspace_mib": workspace_mib,
+        "timing_cache": str(timing_cache) if timing_cache else None,
+        "timing_cache_reused": bool(cache_bytes),
+    }

@@ -1,0 +1,169 @@
+"""A TensorRT engine built by `faceedge export gender --trt-fp16`, run with the TensorRT 10 API.
+
+An engine is not portable: it runs only with the TensorRT version and on the GPU model it was
+built for. Its manifest records both, and :class:`TensorRTEngine` refuses a mismatched engine
+before deserializing it, with the command that rebuilds it.
+
+TensorRT and cuda-python are imported only here, and only when an engine is opened.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from faceedge.errors import GpuError, ModelError, require
+from faceedge.manifest import Manifest, check_io, load_artifact
+
+
+@dataclass(frozen=True)
+class GpuTarget:
+    """What an engine is bound to: the TensorRT version and the GPU model."""
+
+    tensorrt: str
+    gpu: str
+    compute_capability: str  # "9.0"
+
+    def to_dict(self) -> dict:
+        return {"tensorrt": self.tensorrt, "gpu": self.gpu, "compute_capability": self.compute_capability}
+
+
+def _cuda(call, *args):
+    """Run a cuda-python runtime call; raise with the CUDA error's name instead of returning it."""
+    cudart = require("cuda.bindings.runtime", "gpu")
+    err, *results = call(*args)
+    if err != cudart.cudaError_t.cudaSuccess:
+        _, name = cudart.cudaGetErrorName(err)
+        raise GpuError(f"{call.__name__} failed: {name.decode() if isinstance(name, bytes) else name}")
+    return results[0] if len(results) == 1 else tuple(results)
+
+
+def current_target(device: int = 0) -> GpuTarget:
+    """The TensorRT version and GPU of this machine.
+
+    Raises:
+        MissingExtraError: TensorRT or cuda-python is not installed.
+        GpuError: no CUDA device.
+    """
+    trt = require("tensorrt", "gpu")
+    cudart = require("cuda.bindings.runtime", "gpu")
+    props = _cuda(cudart.cudaGetDeviceProperties, device)
+    name = props.name.split(b"\0")[0].decode() if isinstance(props.name, bytes) else str(props.name)
+    return GpuTarget(trt.__version__, name, f"{props.major}.{props.minor}")
+
+
+def check_engine_target(manifest: Manifest, here: GpuTarget, source: str) -> None:
+    """Refuse an engine built for another TensorRT version or GPU model, saying how to rebuild it.
+
+    Raises:
+        ModelError: the engine's recorded target differs from ``here``.
+    """
+    built = manifest.extra.get("target", {})
+    wanted = {key: built.get(key) for key in ("tensorrt", "gpu", "compute_capability")}
+    differences = [
+        f"{key} {wanted[key]} (here: {value})"
+        for key, value in here.to_dict().items()
+        if wanted[key] != value
+    ]
+    if differences:
+        rebuild = manifest.extra.get("rebuild", "faceedge export gender MODEL --data UTKFACE --trt-fp16")
+        raise ModelError(
+            f"{source} was built for another machine: {', '.join(differences)}. TensorRT engines do not "
+            f"move between TensorRT versions or GPU models; rebuild it here with: {rebuild}"
+        )
+
+
+class TensorRTEngine:
+    """Runs a gender engine: float32 NHWC/NCHW chips in, P(female) out, any batch up to the
+    profile's maximum (larger inputs are split). Device buffers are allocated once, at the
+    maximum batch; :meth:`close` frees them."""
+
+    backend = "tensorrt"
+
+    def __init__(self, path: str | Path, device: int = 0) -> None:
+        trt = require("tensorrt", "gpu")
+        self.cudart = require("cuda.bindings.runtime", "gpu")
+        self.manifest, engine_file = load_artifact(path)
+        check_engine_target(self.manifest, current_target(device), str(path))
+        _cuda(self.cudart.cudaSetDevice, device)
+        self.logger = trt.Logger(trt.Logger.WARNING)
+        self.runtime = trt.Runtime(self.logger)
+        self.engine = self.runtime.deserialize_cuda_engine(engine_file.read_bytes())
+        if self.engine is None:
+            raise ModelError(f"TensorRT cannot deserialize {engine_file}; rebuild it on this machine")
+        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        outputs = [n for n in names if n not in inputs]
+        check_io(
+            self.manifest, "inputs", [(n, tuple(self.engine.get_tensor_shape(n))) for n in inputs], str(path)
+        )
+        check_io(
+            self.manifest,
+            "outputs",
+            [(n, tuple(self.engine.get_tensor_shape(n))) for n in outputs],
+            str(path),
+        )
+        self.input, self.output = inputs[0], outputs[0]
+        self.max_batch = int(self.manifest.extra["profile"]["max"])
+        self.context = self.engine.create_execution_context()
+        self.stream = _cuda(self.cudart.cudaStreamCreate)
+        spec = self.manifest.inputs[0]
+        self.sample_shape = tuple(int(d) for d in spec.shape[1:])
+        self.input_size = self.sample_shape[1] if spec.layout == "NCHW" else self.sample_shape[0]
+        self.layout = spec.layout
+        itemsize = np.dtype(np.float32).itemsize
+        self.input_bytes = self.max_batch * int(np.prod(self.sample_shape)) * itemsize
+        self.d_input = _cuda(self.cudart.cudaMalloc, self.input_bytes)
+        self.d_output = _cuda(self.cudart.cudaMalloc, self.max_batch * itemsize)
+        self.context.set_tensor_address(self.input, int(self.d_input))
+        self.context.set_tensor_address(self.output, int(self.d_output))
+
+    def _run_batch(self, x: np.ndarray) -> np.ndarray:
+        cudart = self.cudart
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        out = np.empty((len(x), 1), dtype=np.float32)
+        if not self.context.set_input_shape(self.input, x.shape):
+            raise ModelError(f"the engine's profile does not accept input shape {x.shape}")
+        kind = cudart.cudaMemcpyKind
+        _cuda(
+            cudart.cudaMemcpyAsync,
+            self.d_input,
+            x.ctypes.data,
+            x.nbytes,
+            kind.cudaMemcpyHostToDevice,
+            self.stream,
+        )
+        if not self.context.execute_async_v3(int(self.stream)):
+            raise GpuError("TensorRT failed to run the engine")
+        _cuda(
+            cudart.cudaMemcpyAsync,
+            out.ctypes.data,
+            self.d_output,
+            out.nbytes,
+            kind.cudaMemcpyDeviceToHost,
+            self.stream,
+        )
+        _cuda(cudart.cudaStreamSynchronize, self.stream)
+        return out.reshape(-1)
+
+    def predict(self, chips: np.ndarray) -> np.ndarray:
+        """P(female) of RGB uint8 chips ``(n, size, size, 3)``."""
+        x = chips.astype(np.float32)
+        if self.layout == "NCHW":
+            x = x.transpose(0, 3, 1, 2)
+        parts = [self._run_batch(x[i : i + self.max_batch]) for i in range(0, len(x), self.max_batch)]
+        return np.concatenate(parts) if parts else np.empty(0, dtype=np.float32)
+
+    def close(self) -> None:
+        for pointer in (self.d_input, self.d_output):
+            _cuda(self.cudart.cudaFree, pointer)
+        _cuda(self.cudart.cudaStreamDestroy, self.stream)
+        self.d_input = self.d_output = None
+
+    def __enter__(self) -> TensorRTEngine:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
