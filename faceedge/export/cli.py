@@ -12,8 +12,16 @@ from faceedge.export.gate import PROBE_IMAGES
 from faceedge.export.keras_onnx import DEFAULT_OPSET
 from faceedge.export.quantize import CALIBRATION_IMAGES
 from faceedge.export.tensorrt import DEFAULT_WORKSPACE_MIB, BatchProfile
+from faceedge.export.triton import TritonOptions
 
 _PROFILE = BatchProfile()
+_TRITON = TritonOptions()
+
+
+class TritonDevice(str, Enum):
+    gpu = "gpu"
+    cpu = "cpu"
+
 
 app = typer.Typer(
     help="Export models to ONNX (FP32, FP16, INT8), each with a manifest, after an accuracy gate.",
@@ -65,6 +73,19 @@ def gender(
         Path | None,
         typer.Option(help="TensorRT timing cache, reused and updated [default: timing.cache in --out]"),
     ] = None,
+    triton: Annotated[
+        Path | None,
+        typer.Option(help="Also write a Triton Inference Server model repository here.", show_default=False),
+    ] = None,
+    triton_instances: Annotated[int, typer.Option(min=1, help="Model instances per Triton device.")] = (
+        _TRITON.instances
+    ),
+    triton_device: Annotated[TritonDevice, typer.Option(help="Where Triton runs the instances.")] = (
+        TritonDevice.gpu
+    ),
+    triton_max_batch: Annotated[int, typer.Option(min=1, help="Largest batch Triton forms.")] = (
+        _TRITON.max_batch
+    ),
     calibration_images: Annotated[
         int, typer.Option(min=1, help="Training images that calibrate the INT8 ranges.")
     ] = CALIBRATION_IMAGES,
@@ -93,6 +114,8 @@ def gender(
         trt_profile=BatchProfile(min_batch, opt_batch, max_batch),
         workspace_mib=workspace_mib,
         timing_cache=timing_cache,
+        triton_dir=triton,
+        triton=TritonOptions(triton_max_batch, triton_instances, f"KIND_{triton_device.value.upper()}"),
         calibration_images=calibration_images,
         probe_images=probe_images,
     )

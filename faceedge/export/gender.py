@@ -33,6 +33,7 @@ from faceedge.export.keras_onnx import (
 )
 from faceedge.export.quantize import CALIBRATION_IMAGES, quantize_int8
 from faceedge.export.tensorrt import DEFAULT_WORKSPACE_MIB, BatchProfile
+from faceedge.export.triton import TritonOptions, write_triton_repository
 from faceedge.manifest import Manifest, TensorSpec, sha256_file
 from faceedge.train.rundir import TRAINING_FILE
 
@@ -65,6 +66,8 @@ def export_gender(
     trt_profile: BatchProfile | None = None,
     workspace_mib: int = DEFAULT_WORKSPACE_MIB,
     timing_cache: str | Path | None = None,
+    triton_dir: str | Path | None = None,
+    triton: TritonOptions | None = None,
     calibration_images: int = CALIBRATION_IMAGES,
     probe_images: int = gate.PROBE_IMAGES,
     name: str = "gender",
@@ -78,6 +81,7 @@ def export_gender(
             calibrates INT8.
         split_file: the split to use; by default the one beside ``model``, else the default split.
         nchw: give the ONNX an NCHW input (no leading Transpose, for TensorRT).
+        triton_dir: also write a Triton model repository there (FP32 ONNX, and the engine if built).
 
     Raises:
         ModelError, DatasetError, SplitError: the model, data or split cannot be used.
@@ -151,6 +155,9 @@ def export_gender(
                 artifacts[0], engine_path, base, tests, profile, workspace_mib, cache, rebuild, probe_images
             )
         )
+    if triton_dir is not None:
+        for folder in write_triton_repository(artifacts, triton_dir, triton):
+            log.info("wrote the Triton model %s", folder)
     return artifacts
 
 

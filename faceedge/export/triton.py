@@ -1,0 +1,93 @@
+"""An NVIDIA Triton Inference Server model repository for the exported gender classifier.
+
+One model per artifact: ``faceedge_gender`` (the ONNX Runtime backend, FP32 ONNX) and, where an
+engine was built, ``faceedge_gender_trt`` (the TensorRT backend). Each has dynamic batching and an
+instance group; inputs and outputs are written from the artifact's manifest, the same contract
+the faceedge runtime reads, so the served model is fed exactly like the local one.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from faceedge.export.artifact import ExportedArtifact
+from faceedge.manifest import TensorSpec, manifest_path
+
+# What Triton calls each artifact format and the file name it looks for in a version folder.
+BACKENDS = {
+    "onnx": ("onnxruntime", "model.onnx", "faceedge_gender"),
+    "tensorrt": ("tensorrt", "model.plan", "faceedge_gender_trt"),
+}
+_DTYPES = {"float32": "TYPE_FP32", "float16": "TYPE_FP16", "uint8": "TYPE_UINT8"}
+
+
+@dataclass(frozen=True)
+class TritonOptions:
+    """How Triton serves the model: the largest batch, how many copies, where they run."""
+
+    max_batch: int = 64
+    instances: int = 1
+    kind: str = "KIND_GPU"  # or KIND_CPU
+    preferred_batches: tuple[int, ...] = (8, 32)
+    max_queue_delay_us: int = 500
+
+
+def _tensor(spec: TensorSpec, with_format: bool) -> str:
+    dims = ", ".join(str(d) for d in spec.shape[1:])  # Triton leaves the batch dimension out
+    fields = [f'name: "{spec.name}"', f"data_type: {_DTYPES[spec.dtype]}"]
+    if with_format and spec.layout in ("NHWC", "NCHW"):
+        fields.append(f"format: FORMAT_{spec.layout}")
+    fields.append(f"dims: [ {dims} ]")
+    return "  {\n    " + "\n    ".join(fields) + "\n  }"
+
+
+def model_config(artifact: ExportedArtifact, options: TritonOptions) -> str:
+    """The ``config.pbtxt`` of one artifact."""
+    backend, _, name = BACKENDS[artifact.manifest.format]
+    max_batch = options.max_batch
+    if artifact.manifest.format == "tensorrt":  # an engine cannot take more than its profile allows
+        max_batch = min(max_batch, int(artifact.manifest.extra["profile"]["max"]))
+    preferred = ", ".join(str(b) for b in options.preferred_batches if b <= max_batch)
+    inputs = ",\n".join(_tensor(s, True) for s in artifact.manifest.inputs)
+    outputs = ",\n".join(_tensor(s, False) for s in artifact.manifest.outputs)
+    batching = f"  max_queue_delay_microseconds: {options.max_queue_delay_us}\n"
+    if preferred:
+        batching = f"  preferred_batch_size: [ {preferred} ]\n" + batching
+    return (
+        f"# {artifact.manifest.model_id}, written by faceedge export from {artifact.path.name}\n"
+        f'name: "{name}"\n'
+        f'backend: "{backend}"\n'
+        f"max_batch_size: {max_batch}\n"
+        f"input [\n{inputs}\n]\n"
+        f"output [\n{outputs}\n]\n"
+        f"dynamic_batching {{\n{batching}}}\n"
+        f"instance_group [\n  {{\n    count: {options.instances}\n    kind: {options.kind}\n  }}\n]\n"
+    )
+
+
+def write_triton_repository(
+    artifacts: list[ExportedArtifact], repository: str | Path, options: TritonOptions | None = None
+) -> list[Path]:
+    """Write a model (config, version 1, manifest) for each FP32 ONNX or TensorRT artifact.
+
+    Returns the model folders written; an existing model folder of the same name is replaced.
+    """
+    options = options or TritonOptions()
+    repository = Path(repository)
+    written = []
+    for artifact in artifacts:
+        fmt = artifact.manifest.format
+        if fmt not in BACKENDS or (fmt == "onnx" and artifact.manifest.precision != "fp32"):
+            continue
+        _, filename, name = BACKENDS[fmt]
+        folder = repository / name
+        if folder.exists():
+            shutil.rmtree(folder)
+        (folder / "1").mkdir(parents=True)
+        shutil.copyfile(artifact.path, folder / "1" / filename)
+        shutil.copyfile(manifest_path(artifact.path), folder / "faceedge.manifest.json")
+        (folder / "config.pbtxt").write_text(model_config(artifact, options), encoding="utf-8")
+        written.append(folder)
+    return written
