@@ -109,3 +109,30 @@ def test_export_detector_converts_both_models_and_they_find_a_real_face(tmp_path
         assert manifest.accuracy["max_abs_diff_vs_tflite"] <= 1e-2
         assert json.loads(manifest.metadata_props()["faceedge.decision"])["nms"] == "weighted"
         _check_finds_grace_hopper(BlazeFaceDetector(artifact.path), portrait)
+
+
+def test_the_framing_of_real_training_chips_is_measured_where_faces_have_their_features(utkface):
+    pytest.importorskip("onnxruntime")
+    from faceedge.export.framing import measure_chip_framing
+
+    framing = measure_chip_framing(utkface.sample(150, seed=3))
+    assert framing["measured_on"]["faces_found"] >= 0.9 * 150 and framing["chip_size"] == 200
+    (eye_x, eye_y), (mouth_x, mouth_y) = framing["eye_centre"], framing["mouth_centre"]
+    assert 0.4 < eye_x < 0.6 and 0.4 < mouth_x < 0.6  # aligned chips: the face is centred
+    assert 0.15 < eye_y < mouth_y < 0.9 and 0.25 < framing["eye_distance"] < 0.6
+    assert abs(framing["roll_degrees"]) < 5  # and level
+
+
+def test_framing_needs_faces():
+    from faceedge.data.labels import parse_file_name
+    from faceedge.data.utkface import Sample, UtkFace
+    from faceedge.export.framing import measure_chip_framing
+    from tests.conftest import synthetic_chip, synthetic_names
+
+    rng = np.random.default_rng(0)
+    samples = tuple(
+        Sample(name, parse_file_name(name), synthetic_chip(gender, rng, 200))
+        for name, gender in synthetic_names(4)
+    )
+    with pytest.raises(ValueError, match="found no face"):
+        measure_chip_framing(UtkFace("synthetic", samples, ()))

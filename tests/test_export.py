@@ -93,6 +93,8 @@ def test_the_manifest_records_hashes_io_tools_and_accuracy(exported):
         assert 0 <= manifest.accuracy["accuracy"] <= 1
         assert manifest.source["file"] == "model.keras" and len(manifest.source["sha256"]) == 64
     assert int8.manifest.precision == "int8" and int8.manifest.extra["calibration"]["images"] == 48
+    # Synthetic chips hold no face: the manifest says their framing could not be measured.
+    assert "found no face" in fp32.manifest.preprocessing["crop"]["unmeasured"]
 
 
 def test_int8_is_quantized_smaller_and_within_half_a_point(exported):

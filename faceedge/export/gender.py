@@ -23,6 +23,7 @@ from faceedge.evaluate.predictors import KerasPredictor, OnnxPredictor
 from faceedge.evaluate.report import evaluate_predictions, resolve_split
 from faceedge.export import gate
 from faceedge.export.artifact import ExportedArtifact, publish_gated
+from faceedge.export.framing import FRAMING_IMAGES, measure_chip_framing
 from faceedge.export.keras_onnx import (
     BATCH_DIM,
     DEFAULT_OPSET,
@@ -105,7 +106,8 @@ def export_gender(
     tests = _TestSet(test_images, chips, keras_p, split_source)
     log.info("Keras: %.2f %% on %d test images (%s)", 100 * tests.accuracy(keras_p), len(chips), split_source)
 
-    base = _base_manifest(model, keras_model, size, nchw, opset)
+    framing = _framing(split.apply(dataset, "train").sample(FRAMING_IMAGES, seed=0))
+    base = _base_manifest(model, keras_model, size, nchw, opset, framing)
     out_dir.mkdir(parents=True, exist_ok=True)
     proto = keras_to_onnx(keras_model, opset, nchw)
 
@@ -235,7 +237,16 @@ def _copy(proto):
     return copy
 
 
-def _base_manifest(model: Path, keras_model, size: int, nchw: bool, opset: int) -> Manifest:
+def _framing(images: UtkFace) -> dict:
+    """The measured framing of the training chips, or why it could not be measured."""
+    try:
+        return measure_chip_framing(images)
+    except ValueError as exc:
+        log.warning("%s; the manifest says so, and crops must be framed some other way", exc)
+        return {"reference": "UTKFace aligned and cropped chip", "unmeasured": str(exc)}
+
+
+def _base_manifest(model: Path, keras_model, size: int, nchw: bool, opset: int, framing: dict) -> Manifest:
     import onnx
     import onnxruntime
     import tensorflow as tf
@@ -261,9 +272,9 @@ def _base_manifest(model: Path, keras_model, size: int, nchw: bool, opset: int) 
         preprocessing={
             "input_size": size,
             "pixels": "0-255 as float32, no normalisation (the model scales them itself)",
-            "crop": trained_input.get("crop", "a UTKFace aligned and cropped chip (200x200)"),
+            "trained_on": trained_input.get("crop", "UTKFace aligned and cropped chips (200x200)"),
+            "crop": framing,
             "resize": trained_input.get("resize", "OpenCV INTER_AREA"),
-            "chip_size": 200,
         },
         source={"file": model.name, "sha256": source_hash, "arch": arch},
         tools={
