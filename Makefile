@@ -1,5 +1,6 @@
 # The two commands of the README. Each creates the virtual environment it needs and is safe to rerun.
 #   make demo   the lean runtime install, then the shipped model's summary and evaluation report
+#               and the models bundled in the package
 #   make test   the full development install (training stack included), then the whole test suite
 
 PYTHON ?= python3
@@ -30,6 +31,7 @@ $(DEV_VENV)/.installed: pyproject.toml | $(DEV_VENV)/bin/python
 
 demo: $(RUN_VENV)/.installed
 	$(RUN_VENV)/bin/faceedge report $(MODEL_RUN)
+	$(RUN_VENV)/bin/faceedge models
 
 test: $(DEV_VENV)/.installed
 	$(DEV_VENV)/bin/python -m pytest
