@@ -117,36 +117,12 @@ def export_gender(
     artifacts = [_publish(proto, out_dir / f"{name}.onnx", base, tests, fp32_gate, probe_images)]
     if int8:
         calibration = split.apply(dataset, "train").sample(calibration_images, seed=0)
-        fp32_accuracy = artifacts[0].manifest.accuracy["accuracy"]
-
-        def int8_gate(p: np.ndarray) -> tuple[gate.GateCheck, ...]:
-            drop = gate.accuracy_drop_check(fp32_accuracy, tests.accuracy(p), gate.MAX_INT8_ACCURACY_DROP)
-            return (drop,)
-
-        quantized = quantize_int8(
-            _copy(proto), decode_chips([s.data for s in calibration.samples], size), nchw
-        )
-        int8_base = replace(
-            base,
-            model_id=base.model_id + "-int8",
-            precision="int8",
-            extra={**base.extra, "calibration": {"split": "train", "images": len(calibration), "seed": 0}},
-        )
+        path = out_dir / f"{name}_int8.onnx"
         artifacts.append(
-            _publish(quantized, out_dir / f"{name}_int8.onnx", int8_base, tests, int8_gate, probe_images)
+            _export_int8(proto, artifacts[0], calibration, path, base, tests, nchw, probe_images)
         )
     if fp16:
-        from onnxruntime.transformers.float16 import convert_float_to_float16
-
-        def fp16_gate(p: np.ndarray) -> tuple[gate.GateCheck, ...]:
-            return gate.parity_checks(tests.keras, p, probe_images, max_abs_diff=gate.MAX_FP16_ABS_DIFF)
-
-        # Inputs and outputs stay float32, so that callers feed an FP16 model like the FP32 one.
-        half = convert_float_to_float16(_copy(proto), keep_io_types=True)
-        fp16_base = replace(base, model_id=base.model_id + "-fp16", precision="fp16")
-        artifacts.append(
-            _publish(half, out_dir / f"{name}_fp16.onnx", fp16_base, tests, fp16_gate, probe_images)
-        )
+        artifacts.append(_export_fp16(proto, out_dir / f"{name}_fp16.onnx", base, tests, probe_images))
     if trt_fp16:
         profile = trt_profile or BatchProfile()
         cache = Path(timing_cache) if timing_cache else out_dir / "timing.cache"
@@ -161,6 +137,38 @@ def export_gender(
         for folder in write_triton_repository(artifacts, triton_dir, triton):
             log.info("wrote the Triton model %s", folder)
     return artifacts
+
+
+def _export_int8(
+    proto, fp32: ExportedArtifact, calibration: UtkFace, path: Path, base: Manifest, tests, nchw, probe_images
+) -> ExportedArtifact:
+    """Quantize the FP32 graph; publish it if it loses at most half a point against FP32."""
+    fp32_accuracy = fp32.manifest.accuracy["accuracy"]
+
+    def int8_gate(p: np.ndarray) -> tuple[gate.GateCheck, ...]:
+        return (gate.accuracy_drop_check(fp32_accuracy, tests.accuracy(p), gate.MAX_INT8_ACCURACY_DROP),)
+
+    chips = decode_chips([s.data for s in calibration.samples], tests.chips.shape[1])
+    quantized = quantize_int8(_copy(proto), chips, nchw)
+    manifest = replace(
+        base,
+        model_id=base.model_id + "-int8",
+        precision="int8",
+        extra={**base.extra, "calibration": {"split": "train", "images": len(calibration), "seed": 0}},
+    )
+    return _publish(quantized, path, manifest, tests, int8_gate, probe_images)
+
+
+def _export_fp16(proto, path: Path, base: Manifest, tests, probe_images: int) -> ExportedArtifact:
+    """Convert the FP32 graph to FP16 (inputs and outputs stay float32, so callers feed it like FP32)."""
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    def fp16_gate(p: np.ndarray) -> tuple[gate.GateCheck, ...]:
+        return gate.parity_checks(tests.keras, p, probe_images, max_abs_diff=gate.MAX_FP16_ABS_DIFF)
+
+    half = convert_float_to_float16(_copy(proto), keep_io_types=True)
+    manifest = replace(base, model_id=base.model_id + "-fp16", precision="fp16")
+    return _publish(half, path, manifest, tests, fp16_gate, probe_images)
 
 
 def _rebuild_command(model: Path, data, out_dir: Path, nchw: bool, profile: BatchProfile) -> str:
