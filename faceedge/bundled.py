@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from faceedge.errors import FaceedgeError
+from faceedge.errors import FaceedgeError, ModelError
 from faceedge.manifest import SUFFIX, Manifest, load_artifact, read_manifest
 
 BUNDLED_DIR = Path(__file__).resolve().parent / "models"
@@ -20,8 +20,8 @@ class BundledArtifact:
     """One shipped model file, its manifest, and whether its bytes still match the manifest."""
 
     name: str  # the manifest's stem: "gender", "gender_int8", ...
-    path: Path
-    manifest: Manifest
+    path: Path  # the model file (the manifest itself where that cannot be read)
+    manifest: Manifest | None  # None where the manifest cannot be read
     intact: bool
     problem: str | None = None
 
@@ -31,7 +31,7 @@ class BundledArtifact:
             "path": str(self.path),
             "intact": self.intact,
             "problem": self.problem,
-            "manifest": self.manifest.to_dict(),
+            "manifest": self.manifest.to_dict() if self.manifest else None,
         }
 
 
@@ -39,16 +39,19 @@ def bundled_artifacts(folder: Path = BUNDLED_DIR) -> list[BundledArtifact]:
     """Every artifact shipped in ``folder``, sorted by name, each checked against its manifest."""
     found = []
     for manifest_file in sorted(folder.glob(f"*{SUFFIX}")):
-        manifest = read_manifest(manifest_file)
-        path = manifest_file.parent / manifest.model_file
+        name = manifest_file.name.removesuffix(SUFFIX)
+        try:
+            manifest = read_manifest(manifest_file)
+        except ModelError as exc:  # listed as broken; the others are still shown
+            found.append(BundledArtifact(name, manifest_file, None, False, str(exc)))
+            continue
         try:
             load_artifact(manifest_file)
             intact, problem = True, None
         except FaceedgeError as exc:
             intact, problem = False, str(exc)
-        found.append(
-            BundledArtifact(manifest_file.name.removesuffix(SUFFIX), path, manifest, intact, problem)
-        )
+        path = manifest_file.parent / manifest.model_file
+        found.append(BundledArtifact(name, path, manifest, intact, problem))
     return found
 
 
@@ -58,8 +61,6 @@ def bundled_path(name: str, folder: Path = BUNDLED_DIR) -> Path:
     Raises:
         ModelError: no such artifact, or its file does not match its manifest.
     """
-    from faceedge.errors import ModelError
-
     manifest_file = folder / f"{name}{SUFFIX}"
     if not manifest_file.is_file():
         names = ", ".join(a.name for a in bundled_artifacts(folder)) or "none"

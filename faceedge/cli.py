@@ -65,11 +65,14 @@ def models(
         typer.echo(json.dumps([a.to_dict() for a in artifacts], indent=2))
         return
     for a in artifacts:
+        if a.manifest is None:
+            typer.echo(f"{a.name:<16} UNREADABLE: {a.problem}")
+            continue
         accuracy = a.manifest.accuracy.get("accuracy")
         measured = f"test accuracy {100 * accuracy:.2f} %" if accuracy is not None else ""
         state = "ok" if a.intact else f"DAMAGED: {a.problem}"
-        typer.echo(f"{a.name:<14} {a.manifest.task:<15} {a.manifest.precision:<5} {measured:<22} {state}")
-        typer.echo(f"{'':<14} {a.path}")
+        typer.echo(f"{a.name:<16} {a.manifest.task:<15} {a.manifest.precision:<5} {measured:<22} {state}")
+        typer.echo(f"{'':<16} {a.path}")
 
 
 def _version(value: bool) -> None:

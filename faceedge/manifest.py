@@ -139,9 +139,12 @@ def read_manifest(path: str | Path) -> Manifest:
             f"{SCHEMA_VERSION}: re-export the model or upgrade faceedge"
         )
     try:
-        return Manifest.from_dict(values)
+        manifest = Manifest.from_dict(values)
     except (KeyError, TypeError) as exc:
         raise ModelError(f"the manifest {path} is incomplete: {exc}") from exc
+    if not manifest.files:
+        raise ModelError(f"the manifest {path} lists no file")
+    return manifest
 
 
 def load_artifact(path: str | Path) -> tuple[Manifest, Path]:

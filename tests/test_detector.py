@@ -55,6 +55,13 @@ def test_weighted_nms_merges_overlapping_boxes_by_score_and_keeps_distant_ones()
     np.testing.assert_allclose(kept[1][0][0], [0.1, 0.1])
 
 
+def test_weighted_nms_ends_on_a_box_without_area():
+    points = np.zeros((2, 8, 2))
+    points[:, 0] = (0.5, 0.5)  # both boxes of width and height 0: no IoU with anything, itself included
+    kept = weighted_nms(points, np.array([0.9, 0.8]), 0.3)
+    assert [score for _, score in kept] == [0.9, 0.8]
+
+
 def test_letterbox_keeps_the_aspect_ratio_and_centres_the_image():
     image = np.full((100, 200, 3), 255, np.uint8)
     square, scale, (left, top) = letterbox(image, 128)

@@ -180,7 +180,7 @@ def test_a_broken_artifact_is_refused_and_nothing_is_written(source, tmp_path, m
 
     def broken(*args, **kwargs):
         proto = convert(*args, **kwargs)
-        # Negate the last weight matrix: the artifact still runs, but answers the other way round.
+        # Negate the largest 2-D weight (the first dense layer): the artifact runs, but answers wrongly.
         weights = max(proto.graph.initializer, key=lambda t: t.dims[0] if len(t.dims) == 2 else -1)
         array = -onnx.numpy_helper.to_array(weights)
         weights.CopyFrom(onnx.numpy_helper.from_array(array, weights.name))
@@ -191,6 +191,14 @@ def test_a_broken_artifact_is_refused_and_nothing_is_written(source, tmp_path, m
     with pytest.raises(ExportGateError, match="gender.onnx refused, nothing written"):
         gender.export_gender(model, out, data)
     assert list(out.iterdir()) == []  # no artifact, no manifest, no staging folder
+
+    # An artifact exported before stays as it was.
+    (out / "gender.onnx").write_bytes(b"the previous export")
+    (out / "gender.manifest.json").write_text("{}")
+    with pytest.raises(ExportGateError):
+        gender.export_gender(model, out, data)
+    assert (out / "gender.onnx").read_bytes() == b"the previous export"
+    assert sorted(p.name for p in out.iterdir()) == ["gender.manifest.json", "gender.onnx"]
 
 
 def test_export_command_prints_the_report_and_evaluate_accepts_the_artifact(source, exported, tmp_path):
@@ -252,6 +260,7 @@ def test_the_triton_repository_parses_with_triton_s_protobuf_and_matches_the_mod
 
     from faceedge.export.artifact import ExportedArtifact
     from faceedge.export.triton import TritonOptions, write_triton_repository
+    from faceedge.manifest import sha256_file
 
     pb = _triton_model_config()
     (fp32, int8, fp16), _ = exported
@@ -260,7 +269,11 @@ def test_the_triton_repository_parses_with_triton_s_protobuf_and_matches_the_mod
     shutil.copy(fp32.path, engine_file)
     profile = {"min": 1, "opt": 8, "max": 16}
     engine_manifest = dataclasses.replace(
-        fp32.manifest, format="tensorrt", precision="fp16", extra={"profile": profile}
+        fp32.manifest,
+        format="tensorrt",
+        precision="fp16",
+        files={engine_file.name: sha256_file(engine_file)},
+        extra={"profile": profile},
     )
     engine_file.with_name("gender_trt_fp16.manifest.json").write_text(json.dumps(engine_manifest.to_dict()))
     engine = ExportedArtifact(engine_file, engine_manifest, (), None)
@@ -275,6 +288,21 @@ def test_the_triton_repository_parses_with_triton_s_protobuf_and_matches_the_mod
     ]  # FP32 ONNX and engine only
     assert (repo / "faceedge_gender" / "1" / "model.onnx").read_bytes() == fp32.path.read_bytes()
     assert (repo / "faceedge_gender_trt" / "1" / "model.plan").is_file()
+    # Each model's manifest checks the file Triton serves.
+    from faceedge.manifest import load_artifact
+
+    assert (
+        load_artifact(repo / "faceedge_gender" / "faceedge.manifest.json")[1]
+        == repo / "faceedge_gender/1/model.onnx"
+    )
+    (repo / "faceedge_gender" / "1" / "model.onnx").write_bytes(b"changed")
+    with pytest.raises(ModelError, match="not the file that was exported"):
+        load_artifact(repo / "faceedge_gender" / "faceedge.manifest.json")
+
+    # Triton sends batches from 1: an engine that cannot take them is not served.
+    picky = dataclasses.replace(engine_manifest, extra={"profile": {"min": 4, "opt": 8, "max": 16}})
+    with pytest.raises(ModelError, match="--min-batch 1"):
+        write_triton_repository([ExportedArtifact(engine_file, picky, (), None)], tmp_path / "picky")
 
     graph = onnx.load(str(fp32.path)).graph
     for name, backend, max_batch in (

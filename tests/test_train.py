@@ -172,13 +172,23 @@ def test_a_teacher_that_trained_on_the_student_s_test_images_is_refused(syntheti
     result, config = synthetic_run
     teacher = tmp_path / "teacher"
     shutil.copytree(result.run_dir, teacher)
-    lines = (teacher / "split.csv").read_text().splitlines()
-    moved = next(i for i, line in enumerate(lines) if line.endswith(",test"))
-    lines[moved] = lines[moved].removesuffix(",test") + ",train"
-    (teacher / "split.csv").write_text("\n".join(lines) + "\n")
-    with pytest.raises(ModelError, match="trained on 1 of the student's validation and test images"):
-        train(replace(config, out=str(tmp_path / "leaky"), teachers=(str(teacher / "model.keras"),)))
-    assert not (tmp_path / "leaky").exists()
+    original = (teacher / "split.csv").read_text().splitlines()
+    first_test = next(i for i, line in enumerate(original) if line.endswith(",test"))
+    teachers = (str(teacher / "model.keras"),)
+
+    def teacher_split(lines):
+        (teacher / "split.csv").write_text("\n".join(lines) + "\n")
+
+    for where, message in (("train", "trained on 1"), ("val", "chose its best epoch on 1")):
+        lines = list(original)
+        lines[first_test] = lines[first_test].removesuffix(",test") + f",{where}"
+        teacher_split(lines)
+        with pytest.raises(ModelError, match=f"{message} of the images the student is measured on"):
+            train(replace(config, out=str(tmp_path / "leaky"), teachers=teachers))
+        assert not (tmp_path / "leaky").exists()
+    teacher_split(original[:first_test] + original[first_test + 1 :])  # a split of other images
+    with pytest.raises(ModelError, match="split over other images"):
+        train(replace(config, out=str(tmp_path / "leaky"), teachers=teachers))
 
     (teacher / "split.csv").unlink()
     with pytest.raises(ModelError, match="no split.csv beside it"):

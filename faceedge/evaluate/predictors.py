@@ -15,6 +15,7 @@ from typing import Protocol
 import numpy as np
 
 from faceedge.errors import ModelError, require
+from faceedge.runtime.inputs import chips_to_input
 
 
 class Predictor(Protocol):
@@ -73,8 +74,10 @@ class OnnxPredictor:
 
         ort = require("onnxruntime", "cpu")
         self.manifest, model_file = load_artifact(path)
-        if self.manifest.task != "gender" or len(self.manifest.inputs) != 1:
+        if self.manifest.task != "gender":
             raise ModelError(f"{path} is a {self.manifest.task} model, not a gender classifier")
+        if len(self.manifest.inputs) != 1 or len(self.manifest.outputs) != 1:
+            raise ModelError(f"{path}: a gender classifier takes one input and gives one output")
         try:
             self.session = ort.InferenceSession(str(model_file), providers=["CPUExecutionProvider"])
         except Exception as exc:  # ONNX Runtime raises its own untyped errors for unreadable models
@@ -86,19 +89,11 @@ class OnnxPredictor:
         self.input_size = int(self.spec.shape[2] if self.spec.layout == "NCHW" else self.spec.shape[1])
         self.batch_size = batch_size
 
-    def _feed(self, chips: np.ndarray) -> np.ndarray:
-        x = chips.astype(np.float32)
-        if self.spec.color == "BGR":
-            x = x[..., ::-1]
-        if self.spec.mean or self.spec.scale != 1.0:
-            x = (x - self.spec.mean) * self.spec.scale
-        if self.spec.layout == "NCHW":
-            x = x.transpose(0, 3, 1, 2)
-        return np.ascontiguousarray(x)
-
     def predict(self, chips: np.ndarray) -> np.ndarray:
         outputs = [
-            self.session.run([self.output], {self.spec.name: self._feed(chips[i : i + self.batch_size])})[0]
+            self.session.run(
+                [self.output], {self.spec.name: chips_to_input(self.spec, chips[i : i + self.batch_size])}
+            )[0]
             for i in range(0, len(chips), self.batch_size)
         ]
         return np.concatenate(outputs).reshape(-1) if outputs else np.empty(0, dtype=np.float32)

@@ -66,6 +66,8 @@ def publish_gated(artifact, path: Path, manifest: Manifest, measure: Measure) ->
         write_manifest(manifest, staged)
 
         checks, accuracy, measured = measure(staged)
+        if not checks:
+            raise ExportGateError(f"{path.name} refused, nothing written: its gate measured nothing")
         for check in checks:
             log.info("%s: %s", path.name, check.describe())
         failed = [c for c in checks if not c.passed]

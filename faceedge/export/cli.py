@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from faceedge.export.gate import PROBE_IMAGES
+from faceedge.export.gate import MAX_ABS_DIFF, PROBE_IMAGES
 from faceedge.export.keras_onnx import DEFAULT_OPSET
 from faceedge.export.quantize import CALIBRATION_IMAGES
 from faceedge.export.tensorrt import DEFAULT_WORKSPACE_MIB, BatchProfile
@@ -24,7 +24,8 @@ class TritonDevice(str, Enum):
 
 
 app = typer.Typer(
-    help="Export models to ONNX (FP32, FP16, INT8), each with a manifest, after an accuracy gate.",
+    help="Export models to ONNX (FP32, FP16, INT8) and TensorRT, and the face detectors to ONNX; each "
+    "artifact is written with a manifest, only after it passes its accuracy gate.",
     no_args_is_help=True,
 )
 
@@ -94,7 +95,7 @@ def gender(
     ] = False,
     opset: Annotated[int, typer.Option(min=13, max=18, help="ONNX opset.")] = DEFAULT_OPSET,
     probe_images: Annotated[
-        int, typer.Option(min=1, help="Test images on which FP32 must match Keras to 1e-4.")
+        int, typer.Option(min=1, help=f"Test images on which FP32 must match Keras to {MAX_ABS_DIFF:g}.")
     ] = PROBE_IMAGES,
 ) -> None:
     """Export a Keras gender model to ONNX; each artifact is written only if it passes its gate."""

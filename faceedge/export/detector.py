@@ -145,23 +145,21 @@ def _export_one(spec: DetectorSpec, out_dir: Path, source) -> ExportedArtifact:
     from faceedge.runtime.blazeface import BlazeFaceDetector, letterbox
 
     data, origin = find_tflite(source, spec.tflite)
-    with tempfile.TemporaryDirectory(prefix="faceedge-tflite-") as folder:
+    # tf.lite.Interpreter (tf2onnx uses it too) announces its move to LiteRT on every use.
+    with tempfile.TemporaryDirectory(prefix="faceedge-tflite-") as folder, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         path = Path(folder) / spec.tflite
-        path.write_bytes(data)
-        with (
-            warnings.catch_warnings()
-        ):  # tf.lite.Interpreter (tf2onnx uses it too) announces its move to LiteRT
-            warnings.simplefilter("ignore")
-            proto, _ = tf2onnx.convert.from_tflite(str(path), opset=DEFAULT_OPSET)
-            interpreter = tf.lite.Interpreter(model_path=str(path))
-        interpreter.allocate_tensors()
+        path.write_bytes(data)  # tf2onnx reads a file
+        proto, _ = tf2onnx.convert.from_tflite(str(path), opset=DEFAULT_OPSET)
+        interpreter = tf.lite.Interpreter(model_content=data)  # owns its bytes, outlives the folder
+    interpreter.allocate_tensors()
     _rename_outputs(proto, spec.outputs)
     manifest = _manifest(spec, proto, origin, data)
     mean, scale = manifest.inputs[0].mean, manifest.inputs[0].scale
 
     def measure(staged: Path):
         detector = BlazeFaceDetector(staged)
-        worst, differing, found = 0.0, 0, []
+        worst, found = 0.0, []
         for image in probe_images():
             onnx_raw, _, _ = detector.raw(image)
             square, _, _ = letterbox(np.ascontiguousarray(image[:, :, ::-1]), spec.input_size)

@@ -20,6 +20,11 @@ from faceedge.runtime.blazeface import KEYPOINTS, BlazeFaceDetector
 
 log = logging.getLogger(__name__)
 
+
+class NoFacesError(ValueError):
+    """The detector found no face in any of the chips: their framing cannot be measured."""
+
+
 FRAMING_IMAGES = 1000  # training chips measured (a seeded random sample)
 _RIGHT_EYE, _LEFT_EYE, _MOUTH = (KEYPOINTS.index(k) for k in ("right_eye", "left_eye", "mouth_centre"))
 
@@ -30,6 +35,9 @@ def measure_chip_framing(images: UtkFace, detector_name: str = "blazeface_short"
     Returns fractions of the chip side (x to the right, y down): ``eye_centre``, ``eye_distance``
     and ``mouth_centre``, their interquartile ranges, the median roll, and how many chips the
     detector found a face in.
+
+    Raises:
+        NoFacesError: no face in any chip.
     """
     detector = BlazeFaceDetector(bundled_path(detector_name))
     rows, side = [], None
@@ -45,7 +53,7 @@ def measure_chip_framing(images: UtkFace, detector_name: str = "blazeface_short"
         dx, dy = left - right
         rows.append([*eyes, np.hypot(dx, dy), *mouth, np.degrees(np.arctan2(dy, dx))])
     if not rows:
-        raise ValueError("the detector found no face in any chip: cannot measure their framing")
+        raise NoFacesError("the detector found no face in any chip: cannot measure their framing")
     values = np.asarray(rows)
     median = np.median(values, axis=0)
     q1, q3 = np.percentile(values, [25, 75], axis=0)

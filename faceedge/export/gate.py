@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from faceedge.errors import ExportGateError
+
 # The limits of the export stage: FP32 must reproduce Keras, INT8 may cost half a point.
 MAX_ABS_DIFF = 1e-4  # largest |Keras - ONNX| probability on the probe batch
 MAX_DISAGREEMENT = 0.001  # share of test images whose decision differs from Keras'
@@ -42,17 +44,28 @@ def parity_checks(
     max_abs_diff: float = MAX_ABS_DIFF,
     max_disagreement: float = MAX_DISAGREEMENT,
     threshold: float = 0.5,
-) -> tuple[GateCheck, GateCheck]:
+) -> tuple[GateCheck, ...]:
     """An artifact that must reproduce its reference: the probe batch (the first ``probe``
     predictions) within ``max_abs_diff``, and decisions that differ on at most ``max_disagreement``
     of all the images."""
     reference, candidate = np.asarray(reference).ravel(), np.asarray(candidate).ravel()
-    diff = float(np.max(np.abs(reference[:probe] - candidate[:probe]))) if probe else 0.0
-    disagree = float(np.mean((reference >= threshold) != (candidate >= threshold))) if len(reference) else 0.0
+    if len(candidate) != len(reference) or len(reference) == 0 or probe < 1:
+        raise ExportGateError(
+            f"cannot compare {len(candidate)} predictions with {len(reference)} reference ones "
+            f"on {probe} probe images"
+        )
+    diff = float(np.max(np.abs(reference[:probe] - candidate[:probe])))
+    disagree = float(np.mean((reference >= threshold) != (candidate >= threshold)))
     return (
+        finite_check(candidate),
         GateCheck(f"max |difference| on {min(probe, len(reference))} probe images", diff, max_abs_diff),
         GateCheck(f"decisions differing on {len(reference)} test images", disagree, max_disagreement),
     )
+
+
+def finite_check(candidate: np.ndarray) -> GateCheck:
+    """Every prediction a number (a NaN would silently count as a "male" decision)."""
+    return GateCheck("non-finite predictions", float(np.sum(~np.isfinite(candidate))), 0.0)
 
 
 def accuracy_drop_check(reference_accuracy: float, accuracy: float, limit: float) -> GateCheck:

@@ -19,11 +19,12 @@ from faceedge import __version__
 from faceedge.data.images import decode_chips
 from faceedge.data.labels import GENDERS
 from faceedge.data.utkface import UtkFace, load_utkface
+from faceedge.errors import ModelError
 from faceedge.evaluate.predictors import KerasPredictor, OnnxPredictor
 from faceedge.evaluate.report import evaluate_predictions, resolve_split
 from faceedge.export import gate
 from faceedge.export.artifact import ExportedArtifact, publish_gated
-from faceedge.export.framing import FRAMING_IMAGES, measure_chip_framing
+from faceedge.export.framing import FRAMING_IMAGES, NoFacesError, measure_chip_framing
 from faceedge.export.keras_onnx import (
     BATCH_DIM,
     DEFAULT_OPSET,
@@ -126,7 +127,9 @@ def export_gender(
     if trt_fp16:
         profile = trt_profile or BatchProfile()
         cache = Path(timing_cache) if timing_cache else out_dir / "timing.cache"
-        rebuild = _rebuild_command(model, data, out_dir, nchw, profile)
+        rebuild = _rebuild_command(
+            model, data, out_dir, split_file, nchw, opset, profile, workspace_mib, cache
+        )
         engine_path = out_dir / f"{name}_trt_fp16.engine"
         artifacts.append(
             _publish_engine(
@@ -146,7 +149,8 @@ def _export_int8(
     fp32_accuracy = fp32.manifest.accuracy["accuracy"]
 
     def int8_gate(p: np.ndarray) -> tuple[gate.GateCheck, ...]:
-        return (gate.accuracy_drop_check(fp32_accuracy, tests.accuracy(p), gate.MAX_INT8_ACCURACY_DROP),)
+        drop = gate.accuracy_drop_check(fp32_accuracy, tests.accuracy(p), gate.MAX_INT8_ACCURACY_DROP)
+        return gate.finite_check(p), drop
 
     chips = decode_chips([s.data for s in calibration.samples], tests.chips.shape[1])
     quantized = quantize_int8(_copy(proto), chips, nchw)
@@ -171,12 +175,29 @@ def _export_fp16(proto, path: Path, base: Manifest, tests, probe_images: int) ->
     return _publish(half, path, manifest, tests, fp16_gate, probe_images)
 
 
-def _rebuild_command(model: Path, data, out_dir: Path, nchw: bool, profile: BatchProfile) -> str:
-    layout = " --inputs-as-nchw" if nchw else ""
-    return (
-        f"faceedge export gender {model} --data {data} --out {out_dir}{layout} --trt-fp16 "
-        f"--min-batch {profile.min} --opt-batch {profile.opt} --max-batch {profile.max}"
-    )
+def _rebuild_command(
+    model: Path,
+    data,
+    out_dir: Path,
+    split_file,
+    nchw: bool,
+    opset: int,
+    profile: BatchProfile,
+    workspace,
+    cache,
+) -> str:
+    """The command that exports this engine again, with every setting that shaped it."""
+    options = [f"--data {data}", f"--out {out_dir}", f"--opset {opset}"]
+    if split_file is not None:
+        options.append(f"--split-file {split_file}")
+    if nchw:
+        options.append("--inputs-as-nchw")
+    options += [
+        "--trt-fp16",
+        f"--min-batch {profile.min} --opt-batch {profile.opt} --max-batch {profile.max}",
+        f"--workspace-mib {workspace} --timing-cache {cache}",
+    ]
+    return f"faceedge export gender {model} " + " ".join(options)
 
 
 def _publish_engine(
@@ -195,7 +216,7 @@ def _publish_engine(
     from faceedge.export.tensorrt import build_fp16_engine
     from faceedge.runtime.tensorrt_engine import TensorRTEngine
 
-    engine, record = build_fp16_engine(fp32.path, profile, workspace_mib, timing_cache)
+    engine, cache, record = build_fp16_engine(fp32.path, profile, workspace_mib, timing_cache)
     version = record["target"]["tensorrt"]
     manifest = replace(
         base,
@@ -217,7 +238,11 @@ def _publish_engine(
         }
         return checks, accuracy, p_female
 
-    return publish_gated(engine, path, manifest, measure)
+    published = publish_gated(engine, path, manifest, measure)
+    if cache is not None:  # kept for the next build, once this one is accepted
+        timing_cache.parent.mkdir(parents=True, exist_ok=True)
+        timing_cache.write_bytes(cache)
+    return published
 
 
 def _agreement(tests: _TestSet, p_female: np.ndarray, probe_images: int) -> dict:
@@ -249,7 +274,7 @@ def _framing(images: UtkFace) -> dict:
     """The measured framing of the training chips, or why it could not be measured."""
     try:
         return measure_chip_framing(images)
-    except ValueError as exc:
+    except NoFacesError as exc:
         log.warning("%s; the manifest says so, and crops must be framed some other way", exc)
         return {"reference": "UTKFace aligned and cropped chip", "unmeasured": str(exc)}
 
@@ -297,12 +322,18 @@ def _base_manifest(model: Path, keras_model, size: int, nchw: bool, opset: int, 
 
 
 def _training_record(model: Path) -> dict:
-    """What the training stage recorded beside the model (empty for a bare .keras file)."""
+    """What the training stage recorded beside the model (empty for a bare .keras file).
+
+    Raises:
+        ModelError: the record is there but unreadable.
+    """
     path = model.parent / TRAINING_FILE
+    if not path.is_file():
+        return {}
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {}
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{path} is beside the model but unreadable: {exc}") from exc
 
 
 def _publish(

@@ -2,8 +2,8 @@
 
 Written against NVIDIA's TensorRT 10 documentation: one optimization profile over the batch
 dimension, a workspace limit, a timing cache read before and written after the build, and every
-parser error gathered into one exception. FP16 is never dropped silently: a GPU without fast
-FP16 is refused, and an engine in which no layer runs in FP16 fails the export.
+parser error gathered into one exception. FP16 is never dropped silently: an engine in
+which no layer computes in FP16 fails the export.
 """
 
 from __future__ import annotations
@@ -17,8 +17,6 @@ from faceedge.errors import FaceedgeError, require
 
 log = logging.getLogger(__name__)
 
-# Tensor cores (fast FP16) start with compute capability 7.0; TensorRT 10.5+ supports no older GPU.
-MIN_FP16_CAPABILITY = (7, 0)
 DEFAULT_WORKSPACE_MIB = 1024
 
 
@@ -54,11 +52,25 @@ def _parse(trt, network, logger, onnx_bytes: bytes, source: str):
     return parser
 
 
-def _fp16_layers(trt, engine) -> int:
-    """How many of the engine's layers compute or emit FP16 (needs detailed profiling verbosity)."""
+def _fp16_layers(trt, engine, input_name: str, shape: tuple[int, ...]) -> int:
+    """How many of the engine's compute layers emit FP16 at input ``shape``.
+
+    Needs detailed profiling verbosity, and an execution context with the input shape set: with a
+    dynamic batch, the inspector reports no tensor formats without one. Reformat layers (layout and
+    precision conversions) are not counted.
+    """
+    context = engine.create_execution_context()
+    context.set_input_shape(input_name, shape)
     inspector = engine.create_engine_inspector()
+    inspector.execution_context = context
     info = json.loads(inspector.get_engine_information(trt.LayerInformationFormat.JSON))
-    return sum("FP16" in json.dumps(layer) or "Half" in json.dumps(layer) for layer in info.get("Layers", []))
+    count = 0
+    for layer in info.get("Layers", []):
+        if not isinstance(layer, dict) or layer.get("LayerType") == "Reformat":
+            continue
+        formats = " ".join(str(o.get("Format/Datatype", "")) for o in layer.get("Outputs", []))
+        count += "FP16" in formats or "Half" in formats
+    return count
 
 
 def build_fp16_engine(
@@ -66,24 +78,22 @@ def build_fp16_engine(
     profile: BatchProfile,
     workspace_mib: int = DEFAULT_WORKSPACE_MIB,
     timing_cache: Path | None = None,
-) -> tuple[bytes, dict]:
-    """Build an FP16 engine for the ONNX at ``onnx_path``; returns the serialized engine and what
-    the manifest records about it (target, profile, FP16 layers, build settings).
+) -> tuple[bytes, bytes | None, dict]:
+    """Build an FP16 engine for the ONNX at ``onnx_path``, starting from the timing cache at
+    ``timing_cache`` when it is usable on this GPU.
+
+    Returns the serialized engine, the updated timing cache (for the caller to save once the engine
+    is accepted), and what the manifest records about the engine (target, profile, FP16 layers,
+    build settings).
 
     Raises:
         MissingExtraError: TensorRT or cuda-python is missing.
-        EngineBuildError: the GPU lacks fast FP16, or parsing or building fails.
+        EngineBuildError: parsing or building fails, or no layer runs in FP16.
     """
     from faceedge.runtime.tensorrt_engine import current_target
 
     trt = require("tensorrt", "gpu")
     target = current_target()
-    major, minor = (int(v) for v in target.compute_capability.split("."))
-    if (major, minor) < MIN_FP16_CAPABILITY:
-        raise EngineBuildError(
-            f"{target.gpu} (compute capability {target.compute_capability}) has no fast FP16: "
-            "an FP16 engine would not be faster; use the ONNX with the CUDA provider instead"
-        )
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     network = builder.create_network(0)  # TensorRT 10 networks are always explicit-batch
@@ -101,27 +111,40 @@ def build_fp16_engine(
     )
     config.add_optimization_profile(optimization)
     cache_bytes = timing_cache.read_bytes() if timing_cache and timing_cache.is_file() else b""
+    # The cache object must outlive the build, hence a name for it.
     cache = config.create_timing_cache(cache_bytes)
-    config.set_timing_cache(cache, ignore_mismatch=False)
+    reused = bool(cache_bytes) and bool(config.set_timing_cache(cache, ignore_mismatch=False))
+    if cache_bytes and not reused:
+        log.warning(
+            "the timing cache %s was made on another GPU or TensorRT: starting a new one", timing_cache
+        )
+        cache = config.create_timing_cache(b"")
+    if not reused:
+        config.set_timing_cache(cache, ignore_mismatch=False)
 
     log.info("building a TensorRT %s FP16 engine for %s (batch %s)", trt.__version__, target.gpu, profile)
     plan = builder.build_serialized_network(network, config)
     if plan is None:
         raise EngineBuildError(f"TensorRT could not build an engine from {onnx_path} (see its log above)")
-    if timing_cache is not None:
-        timing_cache.parent.mkdir(parents=True, exist_ok=True)
-        timing_cache.write_bytes(bytes(config.get_timing_cache().serialize()))
+    updated_cache = config.get_timing_cache()
+    cache_out = bytes(updated_cache.serialize()) if updated_cache is not None else None
     engine_bytes = bytes(plan)
 
     engine = trt.Runtime(logger).deserialize_cuda_engine(engine_bytes)
-    fp16_layers = _fp16_layers(trt, engine)
+    if engine is None:
+        raise EngineBuildError(f"TensorRT cannot load the engine it just built from {onnx_path}")
+    fp16_layers = _fp16_layers(trt, engine, tensor.name, (profile.opt, *sample))
     if fp16_layers == 0:
         raise EngineBuildError(f"TensorRT built {onnx_path} with no FP16 layer on {target.gpu}: refusing it")
-    return engine_bytes, {
-        "target": target.to_dict(),
-        "profile": profile.to_dict(),
-        "fp16_layers": fp16_layers,
-        "workspace_mib": workspace_mib,
-        "timing_cache": str(timing_cache) if timing_cache else None,
-        "timing_cache_reused": bool(cache_bytes),
-    }
+    return (
+        engine_bytes,
+        cache_out,
+        {
+            "target": target.to_dict(),
+            "profile": profile.to_dict(),
+            "fp16_layers": fp16_layers,
+            "workspace_mib": workspace_mib,
+            "timing_cache": str(timing_cache) if timing_cache else None,
+            "timing_cache_reused": reused,
+        },
+    )

@@ -8,12 +8,17 @@ the faceedge runtime reads, so the served model is fed exactly like the local on
 
 from __future__ import annotations
 
+import json
+import logging
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from faceedge.errors import ModelError
 from faceedge.export.artifact import ExportedArtifact
-from faceedge.manifest import TensorSpec, manifest_path
+from faceedge.manifest import TensorSpec
+
+log = logging.getLogger(__name__)
 
 # What Triton calls each artifact format and the file name it looks for in a version folder.
 BACKENDS = {
@@ -47,8 +52,18 @@ def model_config(artifact: ExportedArtifact, options: TritonOptions) -> str:
     """The ``config.pbtxt`` of one artifact."""
     backend, _, name = BACKENDS[artifact.manifest.format]
     max_batch = options.max_batch
-    if artifact.manifest.format == "tensorrt":  # an engine cannot take more than its profile allows
-        max_batch = min(max_batch, int(artifact.manifest.extra["profile"]["max"]))
+    if artifact.manifest.format == "tensorrt":
+        profile = artifact.manifest.extra["profile"]
+        if int(profile["min"]) > 1:  # Triton sends whatever batch it has formed, down to one
+            raise ModelError(
+                f"{artifact.path.name} accepts batches from {profile['min']}, but Triton sends batches "
+                "from 1: build the engine with --min-batch 1 to serve it with Triton"
+            )
+        if max_batch > int(profile["max"]):
+            log.warning(
+                "%s: Triton's max batch lowered from %d to the engine's %s", name, max_batch, profile["max"]
+            )
+            max_batch = int(profile["max"])
     preferred = ", ".join(str(b) for b in options.preferred_batches if b <= max_batch)
     inputs = ",\n".join(_tensor(s, True) for s in artifact.manifest.inputs)
     outputs = ",\n".join(_tensor(s, False) for s in artifact.manifest.outputs)
@@ -87,7 +102,11 @@ def write_triton_repository(
             shutil.rmtree(folder)
         (folder / "1").mkdir(parents=True)
         shutil.copyfile(artifact.path, folder / "1" / filename)
-        shutil.copyfile(manifest_path(artifact.path), folder / "faceedge.manifest.json")
+        # The manifest travels with the file under the name Triton gives it, so it still checks it.
+        served = replace(
+            artifact.manifest, files={f"1/{filename}": artifact.manifest.files[artifact.manifest.model_file]}
+        )
+        (folder / "faceedge.manifest.json").write_text(json.dumps(served.to_dict(), indent=2) + "\n")
         (folder / "config.pbtxt").write_text(model_config(artifact, options), encoding="utf-8")
         written.append(folder)
     return written

@@ -100,6 +100,7 @@ def weighted_nms(points: np.ndarray, scores: np.ndarray, iou: float) -> list[tup
     kept = []
     while len(remaining):
         overlaps = _iou(corners[remaining[0]], corners[remaining]) > iou
+        overlaps[0] = True  # the best one always belongs to its own cluster, even with an empty box
         cluster = remaining[overlaps]
         weights = scores[cluster] / scores[cluster].sum()
         kept.append((np.tensordot(weights, points[cluster], axes=1), float(scores[remaining[0]])))
@@ -140,7 +141,8 @@ class BlazeFaceDetector:
         outputs, scale, (left, top) = self.raw(bgr)
         p = self.params
         points, scores = decode(outputs[p.boxes], outputs[p.scores], p.anchors, p.box_scale, p.score_clip)
-        keep = scores >= self.min_score
+        # Boxes without area are not faces (MediaPipe drops them too).
+        keep = (scores >= self.min_score) & np.all(points[:, 1] > 0, axis=1)
         faces = []
         for merged, score in weighted_nms(points[keep], scores[keep], self.nms_iou):
             image_points = (merged * p.input_size - (left, top)) / scale

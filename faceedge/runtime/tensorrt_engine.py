@@ -16,6 +16,7 @@ import numpy as np
 
 from faceedge.errors import GpuError, ModelError, require
 from faceedge.manifest import Manifest, check_io, load_artifact
+from faceedge.runtime.inputs import chips_to_input
 
 
 @dataclass(frozen=True)
@@ -76,9 +77,9 @@ def check_engine_target(manifest: Manifest, here: GpuTarget, source: str) -> Non
 
 
 class TensorRTEngine:
-    """Runs a gender engine: float32 NHWC/NCHW chips in, P(female) out, any batch up to the
-    profile's maximum (larger inputs are split). Device buffers are allocated once, at the
-    maximum batch; :meth:`close` frees them."""
+    """Runs a gender engine: RGB uint8 chips in (fed as its manifest says), P(female) out, any
+    number of them (split into batches of the profile's maximum). Device buffers are allocated
+    once, at that maximum; :meth:`close` (or leaving a ``with`` block) frees them."""
 
     backend = "tensorrt"
 
@@ -96,37 +97,38 @@ class TensorRTEngine:
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         outputs = [n for n in names if n not in inputs]
-        check_io(
-            self.manifest, "inputs", [(n, tuple(self.engine.get_tensor_shape(n))) for n in inputs], str(path)
-        )
-        check_io(
-            self.manifest,
-            "outputs",
-            [(n, tuple(self.engine.get_tensor_shape(n))) for n in outputs],
-            str(path),
-        )
-        self.input, self.output = inputs[0], outputs[0]
-        self.max_batch = int(self.manifest.extra["profile"]["max"])
+        for kind, tensors in (("inputs", inputs), ("outputs", outputs)):
+            shapes = [(n, tuple(self.engine.get_tensor_shape(n))) for n in tensors]
+            check_io(self.manifest, kind, shapes, str(path))
+        self.spec = self.manifest.inputs[0]
+        self.input, self.output = self.spec.name, self.manifest.outputs[0].name
+        self.max_batch = int(self.engine.get_tensor_profile_shape(self.input, 0)[2][0])
+        recorded = self.manifest.extra.get("profile", {}).get("max")
+        if recorded != self.max_batch:
+            raise ModelError(
+                f"{path}: the engine's largest batch is {self.max_batch}, its manifest says {recorded}"
+            )
+        sample = tuple(int(d) for d in self.spec.shape[1:])
+        self.input_size = sample[1] if self.spec.layout == "NCHW" else sample[0]
         self.context = self.engine.create_execution_context()
-        self.stream = _cuda(self.cudart.cudaStreamCreate)
-        spec = self.manifest.inputs[0]
-        self.sample_shape = tuple(int(d) for d in spec.shape[1:])
-        self.input_size = self.sample_shape[1] if spec.layout == "NCHW" else self.sample_shape[0]
-        self.layout = spec.layout
-        itemsize = np.dtype(np.float32).itemsize
-        self.input_bytes = self.max_batch * int(np.prod(self.sample_shape)) * itemsize
-        self.d_input = _cuda(self.cudart.cudaMalloc, self.input_bytes)
-        self.d_output = _cuda(self.cudart.cudaMalloc, self.max_batch * itemsize)
+        self.stream = self.d_input = self.d_output = None
+        try:
+            self.stream = _cuda(self.cudart.cudaStreamCreate)
+            self.d_input = _cuda(self.cudart.cudaMalloc, self.max_batch * int(np.prod(sample)) * 4)
+            self.d_output = _cuda(self.cudart.cudaMalloc, self.max_batch * 4)  # one float32 per image
+        except Exception:
+            self.close()
+            raise
         self.context.set_tensor_address(self.input, int(self.d_input))
         self.context.set_tensor_address(self.output, int(self.d_output))
 
     def _run_batch(self, x: np.ndarray) -> np.ndarray:
-        cudart = self.cudart
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        out = np.empty((len(x), 1), dtype=np.float32)
+        cudart, kind = self.cudart, self.cudart.cudaMemcpyKind
         if not self.context.set_input_shape(self.input, x.shape):
             raise ModelError(f"the engine's profile does not accept input shape {x.shape}")
-        kind = cudart.cudaMemcpyKind
+        out = np.empty(tuple(self.context.get_tensor_shape(self.output)), dtype=np.float32)
+        if out.size != len(x):
+            raise ModelError(f"the engine gives {out.shape} for {len(x)} images, not one P(female) each")
         _cuda(
             cudart.cudaMemcpyAsync,
             self.d_input,
@@ -150,17 +152,23 @@ class TensorRTEngine:
 
     def predict(self, chips: np.ndarray) -> np.ndarray:
         """P(female) of RGB uint8 chips ``(n, size, size, 3)``."""
-        x = chips.astype(np.float32)
-        if self.layout == "NCHW":
-            x = x.transpose(0, 3, 1, 2)
-        parts = [self._run_batch(x[i : i + self.max_batch]) for i in range(0, len(x), self.max_batch)]
+        if self.d_input is None:
+            raise ModelError("this TensorRT engine has been closed")
+        parts = [
+            self._run_batch(chips_to_input(self.spec, chips[i : i + self.max_batch]))
+            for i in range(0, len(chips), self.max_batch)
+        ]
         return np.concatenate(parts) if parts else np.empty(0, dtype=np.float32)
 
     def close(self) -> None:
+        """Free the device buffers and the stream, then TensorRT's objects; safe to call twice."""
         for pointer in (self.d_input, self.d_output):
-            _cuda(self.cudart.cudaFree, pointer)
-        _cuda(self.cudart.cudaStreamDestroy, self.stream)
-        self.d_input = self.d_output = None
+            if pointer is not None:
+                _cuda(self.cudart.cudaFree, pointer)
+        if self.stream is not None:
+            _cuda(self.cudart.cudaStreamDestroy, self.stream)
+        self.d_input = self.d_output = self.stream = None
+        self.context = self.engine = self.runtime = None
 
     def __enter__(self) -> TensorRTEngine:
         return self

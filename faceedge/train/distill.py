@@ -45,14 +45,25 @@ def check_teachers(teachers: tuple[str, ...], weight: float) -> None:
 
 
 def _check_no_leak(path: Path, student: Split) -> None:
-    trained_on = set(read_split(path.parent / SPLIT_FILE_NAME).names("train"))
-    held_out = set(student.names("val")) | set(student.names("test"))
-    leaked = trained_on & held_out
-    if leaked:
+    """The teacher's split covers the student's images, and neither trained on nor selected its
+    epoch with the images the student is validated or tested on."""
+    teacher = read_split(path.parent / SPLIT_FILE_NAME)
+    if set(teacher.assignment) != set(student.assignment):
         raise ModelError(
-            f"the teacher {path} trained on {len(leaked)} of the student's validation and test images "
-            f"(for example {sorted(leaked)[0]}): distil from teachers trained on the same split"
+            f"the teacher {path} was split over other images than the student: faceedge cannot tell "
+            "what it learned from; distil from teachers trained on the same split"
         )
+    seen = {
+        "trained on": (set(teacher.names("train")), set(student.names("val")) | set(student.names("test"))),
+        "chose its best epoch on": (set(teacher.names("val")), set(student.names("test"))),
+    }
+    for what, (teacher_images, student_held_out) in seen.items():
+        leaked = teacher_images & student_held_out
+        if leaked:
+            raise ModelError(
+                f"the teacher {path} {what} {len(leaked)} of the images the student is measured on "
+                f"(for example {sorted(leaked)[0]}): distil from teachers trained on the same split"
+            )
 
 
 def distillation_targets(
