@@ -17,7 +17,11 @@ class SplitName(str, Enum):
 
 def evaluate(
     model: Annotated[
-        Path, typer.Argument(help="A model file: .keras, or .onnx with its manifest.", show_default=False)
+        Path,
+        typer.Argument(
+            help="A model file: .keras, or an exported .onnx or .engine with its manifest.",
+            show_default=False,
+        ),
     ],
     data: Annotated[
         Path,
