@@ -113,7 +113,7 @@ def test_export_detector_converts_both_models_and_they_find_a_real_face(tmp_path
         manifest = read_manifest(tmp_path / artifact.path.name.replace(".onnx", ".manifest.json"))
         assert manifest.task == "face-detection" and manifest.accuracy["faces_found"] == [1, 1, 0]
         assert [o.name for o in manifest.outputs] == ["regressors", "classificators"]
-        assert manifest.accuracy["max_abs_diff_vs_tflite"] <= 1e-2
+        assert 0 < manifest.accuracy["max_abs_diff_vs_tflite"] <= 1e-2  # measured, not skipped
         assert json.loads(manifest.metadata_props()["faceedge.decision"])["nms"] == "weighted"
         _check_finds_grace_hopper(BlazeFaceDetector(artifact.path), portrait)
 

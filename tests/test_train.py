@@ -18,6 +18,17 @@ from tests.conftest import RUN_RESULT_FILES
 RUN_FILES = (*RUN_RESULT_FILES, "checkpoints/best.keras", "checkpoints/last.keras")
 
 
+def _move_first_test_image(split_csv, to: str | None) -> None:
+    """Edit a split file: its first test image goes to split ``to``, or out of the split (None)."""
+    lines = split_csv.read_text().splitlines()
+    first = next(i for i, line in enumerate(lines) if line.endswith(",test"))
+    if to is None:
+        del lines[first]
+    else:
+        lines[first] = lines[first].removesuffix(",test") + f",{to}"
+    split_csv.write_text("\n".join(lines) + "\n")
+
+
 def _losses(run) -> list[float]:
     with (run / "history.csv").open() as handle:
         return [float(row["loss"]) for row in csv.DictReader(handle)]
@@ -86,10 +97,7 @@ def test_a_run_can_start_from_a_trained_model_and_keeps_its_split(synthetic_run,
     shutil.copytree(result.run_dir, source)
     # Move one test image into training in the source's split: the new run must follow that file,
     # not make a fresh split of its own (which would put it back).
-    lines = (source / "split.csv").read_text().splitlines()
-    moved = next(i for i, line in enumerate(lines) if line.endswith(",test"))
-    lines[moved] = lines[moved].removesuffix(",test") + ",train"
-    (source / "split.csv").write_text("\n".join(lines) + "\n")
+    _move_first_test_image(source / "split.csv", "train")
 
     tuned = train(
         replace(
@@ -172,21 +180,17 @@ def test_a_teacher_that_trained_on_the_student_s_test_images_is_refused(syntheti
     result, config = synthetic_run
     teacher = tmp_path / "teacher"
     shutil.copytree(result.run_dir, teacher)
-    original = (teacher / "split.csv").read_text().splitlines()
-    first_test = next(i for i, line in enumerate(original) if line.endswith(",test"))
+    original = (teacher / "split.csv").read_text()
     teachers = (str(teacher / "model.keras"),)
 
-    def teacher_split(lines):
-        (teacher / "split.csv").write_text("\n".join(lines) + "\n")
-
     for where, message in (("train", "trained on 1"), ("val", "chose its best epoch on 1")):
-        lines = list(original)
-        lines[first_test] = lines[first_test].removesuffix(",test") + f",{where}"
-        teacher_split(lines)
+        (teacher / "split.csv").write_text(original)
+        _move_first_test_image(teacher / "split.csv", where)
         with pytest.raises(ModelError, match=f"{message} of the images the student is measured on"):
             train(replace(config, out=str(tmp_path / "leaky"), teachers=teachers))
         assert not (tmp_path / "leaky").exists()
-    teacher_split(original[:first_test] + original[first_test + 1 :])  # a split of other images
+    (teacher / "split.csv").write_text(original)
+    _move_first_test_image(teacher / "split.csv", None)  # a split of other images
     with pytest.raises(ModelError, match="split over other images"):
         train(replace(config, out=str(tmp_path / "leaky"), teachers=teachers))
 

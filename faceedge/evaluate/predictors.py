@@ -43,10 +43,11 @@ class KerasPredictor:
             self.model = keras.models.load_model(path, compile=False)
         except (OSError, ValueError) as exc:
             raise ModelError(f"cannot load the Keras model {path}: {exc}") from exc
-        shape = self.model.input_shape
-        if len(shape) != 4 or shape[1] != shape[2] or shape[3] != 3:
+        shape, out = tuple(self.model.input_shape), tuple(self.model.output_shape)
+        if len(shape) != 4 or shape[1] != shape[2] or shape[3] != 3 or out[1:] != (1,):
             raise ModelError(
-                f"{path} takes input {shape}; a faceedge gender model takes (None, size, size, 3)"
+                f"{path} maps {shape} to {out}; a faceedge gender model maps (None, size, size, 3) "
+                "to (None, 1)"
             )
         self.input_size = int(shape[1])
         self.batch_size = batch_size
@@ -70,20 +71,11 @@ class OnnxPredictor:
     backend = "onnxruntime-cpu"
 
     def __init__(self, path: str | Path, batch_size: int = 256) -> None:
-        from faceedge.manifest import check_io, load_artifact
+        from faceedge.runtime.onnx_session import open_onnx_artifact
 
-        ort = require("onnxruntime", "cpu")
-        self.manifest, model_file = load_artifact(path)
-        if self.manifest.task != "gender":
-            raise ModelError(f"{path} is a {self.manifest.task} model, not a gender classifier")
+        self.manifest, self.session = open_onnx_artifact(path, "gender")
         if len(self.manifest.inputs) != 1 or len(self.manifest.outputs) != 1:
             raise ModelError(f"{path}: a gender classifier takes one input and gives one output")
-        try:
-            self.session = ort.InferenceSession(str(model_file), providers=["CPUExecutionProvider"])
-        except Exception as exc:  # ONNX Runtime raises its own untyped errors for unreadable models
-            raise ModelError(f"ONNX Runtime cannot open {model_file}: {exc}") from exc
-        check_io(self.manifest, "inputs", [(i.name, i.shape) for i in self.session.get_inputs()], str(path))
-        check_io(self.manifest, "outputs", [(o.name, o.shape) for o in self.session.get_outputs()], str(path))
         self.spec = self.manifest.inputs[0]
         self.output = self.manifest.outputs[0].name
         self.input_size = int(self.spec.shape[2] if self.spec.layout == "NCHW" else self.spec.shape[1])

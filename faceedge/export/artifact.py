@@ -43,6 +43,24 @@ class ExportedArtifact:
         return self.path.stat().st_size
 
 
+def tool_versions() -> dict[str, str]:
+    """The versions of what makes ONNX artifacts, for their manifests."""
+    import onnx
+    import onnxruntime
+    import tensorflow as tf
+    import tf2onnx
+
+    from faceedge import __version__
+
+    return {
+        "faceedge": __version__,
+        "tensorflow": tf.__version__,
+        "tf2onnx": tf2onnx.__version__,
+        "onnx": onnx.__version__,
+        "onnxruntime": onnxruntime.__version__,
+    }
+
+
 def publish_gated(artifact, path: Path, manifest: Manifest, measure: Measure) -> ExportedArtifact:
     """Write ``artifact`` (an ONNX ``ModelProto``, or the bytes of an engine) to ``path`` with its
     manifest if ``measure`` finds every check passed. An ONNX gets the manifest's key fields as

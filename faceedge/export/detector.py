@@ -18,9 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from faceedge import __version__
 from faceedge.errors import ModelError, require
-from faceedge.export.artifact import ExportedArtifact, publish_gated
+from faceedge.export.artifact import ExportedArtifact, publish_gated, tool_versions
 from faceedge.export.gate import GateCheck
 from faceedge.export.keras_onnx import DEFAULT_OPSET
 from faceedge.manifest import Manifest, TensorSpec
@@ -193,11 +192,6 @@ def _export_one(spec: DetectorSpec, out_dir: Path, source) -> ExportedArtifact:
 def _manifest(spec: DetectorSpec, proto, origin: str, data: bytes) -> Manifest:
     import hashlib
 
-    import onnx
-    import onnxruntime
-    import tensorflow as tf
-    import tf2onnx
-
     from faceedge.runtime.blazeface import KEYPOINTS, ssd_anchors
 
     size = spec.input_size
@@ -236,13 +230,7 @@ def _manifest(spec: DetectorSpec, proto, origin: str, data: bytes) -> Manifest:
             "models": "Google MediaPipe BlazeFace (Apache-2.0); see BLAZEFACE_NOTICE.md",
             "use": spec.use,
         },
-        tools={
-            "faceedge": __version__,
-            "tensorflow": tf.__version__,
-            "tf2onnx": tf2onnx.__version__,
-            "onnx": onnx.__version__,
-            "onnxruntime": onnxruntime.__version__,
-        },
+        tools=tool_versions(),
         extra={
             "opset": DEFAULT_OPSET,
             "anchors": {

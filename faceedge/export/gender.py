@@ -11,11 +11,11 @@ import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 
-from faceedge import __version__
 from faceedge.data.images import decode_chips
 from faceedge.data.labels import GENDERS
 from faceedge.data.utkface import UtkFace, load_utkface
@@ -23,7 +23,7 @@ from faceedge.errors import ModelError
 from faceedge.evaluate.predictors import KerasPredictor, OnnxPredictor
 from faceedge.evaluate.report import evaluate_predictions, resolve_split
 from faceedge.export import gate
-from faceedge.export.artifact import ExportedArtifact, publish_gated
+from faceedge.export.artifact import ExportedArtifact, publish_gated, tool_versions
 from faceedge.export.framing import FRAMING_IMAGES, NoFacesError, measure_chip_framing
 from faceedge.export.keras_onnx import (
     BATCH_DIM,
@@ -31,7 +31,6 @@ from faceedge.export.keras_onnx import (
     INPUT_NAME,
     OUTPUT_NAME,
     keras_to_onnx,
-    load_keras_model,
 )
 from faceedge.export.quantize import CALIBRATION_IMAGES, quantize_int8
 from faceedge.export.tensorrt import DEFAULT_WORKSPACE_MIB, BatchProfile
@@ -53,6 +52,10 @@ class _TestSet:
 
     def accuracy(self, p_female: np.ndarray) -> float:
         return evaluate_predictions(self.images, p_female).accuracy.accuracy
+
+    @cached_property
+    def keras_accuracy(self) -> float:
+        return self.accuracy(self.keras)
 
 
 def export_gender(
@@ -97,15 +100,15 @@ def export_gender(
         from faceedge.runtime.tensorrt_engine import current_target
 
         log.info("TensorRT engine target: %s", current_target())
-    keras_model = load_keras_model(model)
-    size = int(keras_model.input_shape[1])
+    keras = KerasPredictor(model)  # loaded once: measured here, converted below
+    keras_model, size = keras.model, keras.input_size
     dataset = load_utkface(data)
     split, split_source = resolve_split(model, dataset, split_file)
     test_images = split.apply(dataset, "test")
     chips = decode_chips([s.data for s in test_images.samples], size)
-    keras_p = KerasPredictor(model).predict(chips)
+    keras_p = keras.predict(chips)
     tests = _TestSet(test_images, chips, keras_p, split_source)
-    log.info("Keras: %.2f %% on %d test images (%s)", 100 * tests.accuracy(keras_p), len(chips), split_source)
+    log.info("Keras: %.2f %% on %d test images (%s)", 100 * tests.keras_accuracy, len(chips), split_source)
 
     framing = _framing(split.apply(dataset, "train").sample(FRAMING_IMAGES, seed=0))
     base = _base_manifest(model, keras_model, size, nchw, opset, framing)
@@ -253,7 +256,7 @@ def _agreement(tests: _TestSet, p_female: np.ndarray, probe_images: int) -> dict
         "split_file": tests.split_source,
         "n": len(tests.chips),
         "accuracy": tests.accuracy(p_female),
-        "keras_accuracy": tests.accuracy(tests.keras),
+        "keras_accuracy": tests.keras_accuracy,
         "max_abs_diff_vs_keras": float(np.max(np.abs(p_female[:probe] - tests.keras[:probe])))
         if probe
         else 0.0,
@@ -280,11 +283,6 @@ def _framing(images: UtkFace) -> dict:
 
 
 def _base_manifest(model: Path, keras_model, size: int, nchw: bool, opset: int, framing: dict) -> Manifest:
-    import onnx
-    import onnxruntime
-    import tensorflow as tf
-    import tf2onnx
-
     training = _training_record(model)
     arch = training.get("arch", keras_model.name)
     source_hash = sha256_file(model)
@@ -310,13 +308,7 @@ def _base_manifest(model: Path, keras_model, size: int, nchw: bool, opset: int, 
             "resize": trained_input.get("resize", "OpenCV INTER_AREA"),
         },
         source={"file": model.name, "sha256": source_hash, "arch": arch},
-        tools={
-            "faceedge": __version__,
-            "tensorflow": tf.__version__,
-            "tf2onnx": tf2onnx.__version__,
-            "onnx": onnx.__version__,
-            "onnxruntime": onnxruntime.__version__,
-        },
+        tools=tool_versions(),
         extra={"opset": opset},
     )
 

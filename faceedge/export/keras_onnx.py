@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from faceedge.errors import ModelError, require
+from faceedge.errors import require
 
 log = logging.getLogger(__name__)
 
@@ -17,25 +17,6 @@ INPUT_NAME = "image"
 OUTPUT_NAME = "p_female"
 BATCH_DIM = "batch"
 DEFAULT_OPSET = 17  # ONNX Runtime >= 1.20 and TensorRT 10 both run it; tf2onnx 1.17 stops at 18
-
-
-def load_keras_model(path):
-    """The Keras model at ``path``, which must take ``(None, size, size, 3)`` and give one probability.
-
-    Raises:
-        ModelError: the file does not load or is not a faceedge gender model.
-    """
-    keras = require("keras", "train")
-    try:
-        model = keras.models.load_model(path, compile=False)
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"cannot load the Keras model {path}: {exc}") from exc
-    shape, out = tuple(model.input_shape), tuple(model.output_shape)
-    if len(shape) != 4 or shape[1] != shape[2] or shape[3] != 3 or out[1:] != (1,):
-        raise ModelError(
-            f"{path} maps {shape} to {out}; a faceedge gender model maps (None, size, size, 3) to (None, 1)"
-        )
-    return model
 
 
 def keras_to_onnx(model, opset: int = DEFAULT_OPSET, nchw: bool = False):

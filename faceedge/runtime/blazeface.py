@@ -14,8 +14,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from faceedge.errors import ModelError, require
-from faceedge.manifest import Manifest, check_io, load_artifact
+from faceedge.errors import ModelError
+from faceedge.manifest import Manifest
+from faceedge.runtime.onnx_session import open_onnx_artifact
 
 # The detector's six landmarks, in the order of its outputs (left/right as the person sees them).
 KEYPOINTS = ("right_eye", "left_eye", "nose_tip", "mouth_centre", "right_ear", "left_ear")
@@ -117,13 +118,7 @@ class BlazeFaceDetector:
     def __init__(
         self, path: str | Path, min_score: float | None = None, nms_iou: float | None = None
     ) -> None:
-        ort = require("onnxruntime", "cpu")
-        self.manifest, model_file = load_artifact(path)
-        if self.manifest.task != "face-detection":
-            raise ModelError(f"{path} is a {self.manifest.task} model, not a face detector")
-        self.session = ort.InferenceSession(str(model_file), providers=["CPUExecutionProvider"])
-        check_io(self.manifest, "inputs", [(i.name, i.shape) for i in self.session.get_inputs()], str(path))
-        check_io(self.manifest, "outputs", [(o.name, o.shape) for o in self.session.get_outputs()], str(path))
+        self.manifest, self.session = open_onnx_artifact(path, "face-detection")
         self.params = _Params.from_manifest(self.manifest)
         self.min_score = self.params.min_score if min_score is None else min_score
         self.nms_iou = self.params.nms_iou if nms_iou is None else nms_iou
