@@ -61,3 +61,15 @@ class GpuError(FaceedgeError):
     """No usable CUDA GPU, or a CUDA call failed (the message names the CUDA error)."""
 
     exit_code = 8
+
+
+class SourceError(FaceedgeError):
+    """A frame source cannot be read: no such camera, file or folder, or a stream that stays down."""
+
+    exit_code = 9
+
+
+class BackendError(FaceedgeError):
+    """An inference backend that was asked for cannot run here (the message says why and what can)."""
+
+    exit_code = 10
