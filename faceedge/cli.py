@@ -18,6 +18,7 @@ from faceedge.data.cli import app as data_app
 from faceedge.errors import FaceedgeError
 from faceedge.evaluate.cli import evaluate, report
 from faceedge.export.cli import app as export_app
+from faceedge.runtime.cli import doctor, run
 from faceedge.train.cli import train
 
 
@@ -47,6 +48,8 @@ app.add_typer(export_app, name="export")
 app.command()(train)
 app.command()(evaluate)
 app.command()(report)
+app.command()(run)
+app.command()(doctor)
 
 
 @app.command()

@@ -16,19 +16,11 @@ import numpy as np
 
 from faceedge.errors import ModelError
 from faceedge.manifest import Manifest
-from faceedge.runtime.onnx_session import open_onnx_artifact
+from faceedge.runtime.backends import open_backend
+from faceedge.runtime.detection import Detection
 
 # The detector's six landmarks, in the order of its outputs (left/right as the person sees them).
 KEYPOINTS = ("right_eye", "left_eye", "nose_tip", "mouth_centre", "right_ear", "left_ear")
-
-
-@dataclass(frozen=True)
-class Detection:
-    """One face: box ``(x, y, w, h)`` and keypoints ``((x, y), ...)`` in image pixels."""
-
-    box: tuple[float, float, float, float]
-    score: float
-    keypoints: tuple[tuple[float, float], ...]
 
 
 def ssd_anchors(input_size: int, strides: list[int], offset: float, anchors_per_layer: int) -> np.ndarray:
@@ -110,15 +102,23 @@ def weighted_nms(points: np.ndarray, scores: np.ndarray, iou: float) -> list[tup
 
 
 class BlazeFaceDetector:
-    """A BlazeFace ONNX artifact run by ONNX Runtime on the CPU: ``detect(bgr)`` gives the faces.
+    """A BlazeFace ONNX artifact on one of the inference backends: ``detect(bgr)`` gives the faces.
 
-    The file is checked against its manifest when the detector is created.
+    The file is checked against its manifest when the detector is created. ``min_score`` and
+    ``nms_iou`` default to the manifest's values.
     """
 
     def __init__(
-        self, path: str | Path, min_score: float | None = None, nms_iou: float | None = None
+        self,
+        path: str | Path,
+        min_score: float | None = None,
+        nms_iou: float | None = None,
+        backend: str = "cpu",
+        cache_dir: Path | None = None,
     ) -> None:
-        self.manifest, self.session = open_onnx_artifact(path, "face-detection")
+        self.backend = open_backend(path, "face-detection", backend, cache_dir)
+        self.manifest = self.backend.manifest
+        self.name = self.manifest.model_id
         self.params = _Params.from_manifest(self.manifest)
         self.min_score = self.params.min_score if min_score is None else min_score
         self.nms_iou = self.params.nms_iou if nms_iou is None else nms_iou
@@ -128,8 +128,7 @@ class BlazeFaceDetector:
         spec = self.manifest.inputs[0]
         square, scale, pad = letterbox(np.ascontiguousarray(bgr[:, :, ::-1]), self.params.input_size)
         x = ((square.astype(np.float32) - spec.mean) * spec.scale)[None]
-        names = [o.name for o in self.manifest.outputs]
-        return dict(zip(names, self.session.run(names, {spec.name: x}))), scale, pad
+        return self.backend.run({spec.name: x}), scale, pad
 
     def detect(self, bgr: np.ndarray) -> list[Detection]:
         """Faces in a BGR image, best first (an empty list when there are none)."""
@@ -144,7 +143,9 @@ class BlazeFaceDetector:
             (cx, cy), (w, h) = image_points[0], merged[1] * p.input_size / scale
             keypoints = tuple((float(x), float(y)) for x, y in image_points[2:])
             faces.append(
-                Detection((float(cx - w / 2), float(cy - h / 2), float(w), float(h)), score, keypoints)
+                Detection(
+                    (float(cx - w / 2), float(cy - h / 2), float(w), float(h)), score, keypoints, KEYPOINTS
+                )
             )
         return faces
 

@@ -122,7 +122,8 @@ class TensorRTEngine:
         self.context.set_tensor_address(self.input, int(self.d_input))
         self.context.set_tensor_address(self.output, int(self.d_output))
 
-    def _run_batch(self, x: np.ndarray) -> np.ndarray:
+    def run_batch(self, x: np.ndarray) -> np.ndarray:
+        """P(female) of one batch of model input (already laid out and scaled), at most ``max_batch``."""
         cudart, kind = self.cudart, self.cudart.cudaMemcpyKind
         if not self.context.set_input_shape(self.input, x.shape):
             raise ModelError(f"the engine's profile does not accept input shape {x.shape}")
@@ -155,7 +156,7 @@ class TensorRTEngine:
         if self.d_input is None:
             raise ModelError("this TensorRT engine has been closed")
         parts = [
-            self._run_batch(chips_to_input(self.spec, chips[i : i + self.max_batch]))
+            self.run_batch(chips_to_input(self.spec, chips[i : i + self.max_batch]))
             for i in range(0, len(chips), self.max_batch)
         ]
         return np.concatenate(parts) if parts else np.empty(0, dtype=np.float32)

@@ -1,0 +1,106 @@
+"""ONNX Runtime on the CPU, on CUDA, or through its TensorRT provider: one class, one provider table.
+
+ONNX Runtime quietly runs a model on the CPU when the provider asked for cannot load (no
+onnxruntime-gpu, missing CUDA libraries), with no more than a log line. This backend checks the
+providers the session really uses and refuses to pretend.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from faceedge.errors import BackendError, ModelError, require
+from faceedge.manifest import check_io, load_artifact
+
+# --backend -> the ONNX Runtime provider that must really run the model. The CPU provider is
+# always listed last: ONNX Runtime places there the few nodes a GPU provider does not take.
+PROVIDER = {
+    "cpu": "CPUExecutionProvider",
+    "cuda": "CUDAExecutionProvider",
+    "tensorrt": "TensorrtExecutionProvider",
+}
+
+DEFAULT_CACHE = Path.home() / ".cache" / "faceedge" / "tensorrt"
+# The batch sizes the TensorRT provider builds its engine for (the classifier's batch is dynamic).
+TRT_PROFILE = {"min": 1, "opt": 8, "max": 64}
+
+
+def _provider_list(name: str, manifest, cache_dir: Path | None) -> list:
+    if name == "cpu":
+        return ["CPUExecutionProvider"]
+    cuda = ("CUDAExecutionProvider", {"device_id": 0})
+    if name == "cuda":
+        return [cuda, "CPUExecutionProvider"]
+    cache = Path(cache_dir or DEFAULT_CACHE)
+    cache.mkdir(parents=True, exist_ok=True)
+    options = {
+        "device_id": 0,
+        "trt_fp16_enable": True,
+        "trt_engine_cache_enable": True,
+        "trt_engine_cache_path": str(cache),
+        "trt_timing_cache_enable": True,
+        "trt_timing_cache_path": str(cache),
+    }
+    spec = manifest.inputs[0]
+    if isinstance(spec.shape[0], str):  # a dynamic batch: build one engine for a range of batches
+        sample = "x".join(str(d) for d in spec.shape[1:])
+        for key, batch in TRT_PROFILE.items():
+            options[f"trt_profile_{key}_shapes"] = f"{spec.name}:{batch}x{sample}"
+    return [("TensorrtExecutionProvider", options), cuda, "CPUExecutionProvider"]
+
+
+class OnnxRuntimeBackend:
+    """An ONNX artifact in an ONNX Runtime session whose main provider is checked to be the one
+    asked for. The file is checked against its manifest (sha256, inputs, outputs) when opened."""
+
+    def __init__(self, path: str | Path, task: str, name: str = "cpu", cache_dir: Path | None = None) -> None:
+        if name not in PROVIDER:
+            raise BackendError(f"ONNX Runtime has no {name!r} backend; it has {', '.join(PROVIDER)}")
+        ort = require("onnxruntime", "cpu" if name == "cpu" else "gpu")
+        self.name = name
+        self.manifest, model_file = load_artifact(path)
+        if self.manifest.task != task:
+            raise ModelError(f"{path} is a {self.manifest.task} model, not a {task} model")
+        wanted = PROVIDER[name]
+        available = ort.get_available_providers()
+        if wanted not in available:
+            raise BackendError(
+                f"this ONNX Runtime ({ort.__version__}) has no {wanted} (it has {', '.join(available)})"
+                + ("; install the 'gpu' extra instead of 'cpu'" if name != "cpu" else "")
+            )
+        options = ort.SessionOptions()
+        options.log_severity_level = 3  # errors only: the provider check below says what matters
+        try:
+            self.session = ort.InferenceSession(
+                str(model_file),
+                sess_options=options,
+                providers=_provider_list(name, self.manifest, cache_dir),
+            )
+        except Exception as exc:  # ONNX Runtime raises its own untyped errors
+            # On the CPU that can only be the model itself; on a GPU it is usually the GPU's libraries.
+            error = ModelError if name == "cpu" else BackendError
+            raise error(f"ONNX Runtime cannot open {model_file.name} on {wanted}: {exc}") from exc
+        self.providers = tuple(self.session.get_providers())
+        if wanted not in self.providers:
+            raise BackendError(
+                f"ONNX Runtime would run {model_file.name} on {', '.join(self.providers)}, not {wanted}: "
+                "the GPU libraries it needs did not load (check CUDA, cuDNN and TensorRT versions "
+                "with `faceedge doctor`)"
+            )
+        check_io(self.manifest, "inputs", [(i.name, i.shape) for i in self.session.get_inputs()], str(path))
+        check_io(self.manifest, "outputs", [(o.name, o.shape) for o in self.session.get_outputs()], str(path))
+        self._outputs = [o.name for o in self.manifest.outputs]
+
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return dict(zip(self._outputs, self.session.run(self._outputs, inputs)))
+
+    def close(self) -> None:
+        self.session = None
+
+    def __enter__(self) -> OnnxRuntimeBackend:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -1,0 +1,41 @@
+"""The native TensorRT engine from `faceedge export gender --trt-fp16`, behind the backend interface.
+
+TensorRT and cuda-python are imported only when such an engine is opened (see
+:mod:`faceedge.runtime.tensorrt_engine`, which also refuses an engine built for another GPU or
+TensorRT version).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from faceedge.errors import ModelError
+
+
+class TensorRTEngineBackend:
+    """A gender engine run directly by TensorRT: any batch, split at the engine profile's maximum."""
+
+    name = "trt-engine"
+
+    def __init__(self, path: str | Path, task: str) -> None:
+        from faceedge.runtime.tensorrt_engine import TensorRTEngine, current_target
+
+        self.engine = TensorRTEngine(path)
+        self.manifest = self.engine.manifest
+        if self.manifest.task != task:
+            self.engine.close()
+            raise ModelError(f"{path} is a {self.manifest.task} engine, not a {task} model")
+        target = current_target()
+        self.providers = (f"TensorRT {target.tensorrt} on {target.gpu}",)
+
+    def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        x = inputs[self.engine.input]
+        step = self.engine.max_batch
+        parts = [self.engine.run_batch(x[i : i + step]) for i in range(0, len(x), step)]
+        out = np.concatenate(parts) if parts else np.empty(0, dtype=np.float32)
+        return {self.engine.output: out.reshape(-1, 1)}
+
+    def close(self) -> None:
+        self.engine.close()

@@ -1,0 +1,191 @@
+"""`faceedge run` and `faceedge doctor`: thin commands over the runtime's library functions."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import time
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from faceedge.errors import SourceError
+from faceedge.runtime.detection import DetectorChoice
+
+log = logging.getLogger(__name__)
+
+
+class BackendChoice(str, Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    tensorrt = "tensorrt"
+    trt_engine = "trt-engine"
+
+
+class SourceChoice(str, Enum):
+    demo = "demo"
+
+
+def run(
+    camera: Annotated[int | None, typer.Option(help="Read camera N (0 is the first).")] = None,
+    video: Annotated[str | None, typer.Option(help="Read a video file.")] = None,
+    image: Annotated[str | None, typer.Option(help="Read an image, a folder of images, or a glob.")] = None,
+    rtsp: Annotated[str | None, typer.Option(help="Read an RTSP stream (rtsp://...).")] = None,
+    source: Annotated[
+        SourceChoice | None, typer.Option(help="`demo`: the short clip that ships with faceedge.")
+    ] = None,
+    loop: Annotated[int, typer.Option(min=1, help="Play the demo clip this many times.")] = 1,
+    model: Annotated[
+        Path | None, typer.Option(help="A gender artifact (.onnx or .engine); the bundled one by default.")
+    ] = None,
+    backend: Annotated[
+        BackendChoice, typer.Option(help="What runs the models; auto takes the fastest that works.")
+    ] = BackendChoice.auto,
+    detector: Annotated[
+        DetectorChoice, typer.Option(help="Bundled BlazeFace short or full range, or YuNet.")
+    ] = DetectorChoice.short,
+    detector_model: Annotated[
+        Path | None, typer.Option(help="The detector's file (required for yunet).")
+    ] = None,
+    min_score: Annotated[
+        float | None, typer.Option(help="Detection score threshold (the model's own by default).")
+    ] = None,
+    nms_iou: Annotated[
+        float | None, typer.Option(help="Overlap above which detections merge (the model's own by default).")
+    ] = None,
+    min_face: Annotated[
+        int, typer.Option(help="Faces narrower than this many pixels are not classified.")
+    ] = 20,
+    no_detect: Annotated[
+        bool, typer.Option("--no-detect", help="Each image is one face crop already.")
+    ] = False,
+    json_path: Annotated[
+        str | None,
+        typer.Option(
+            "--json",
+            is_flag=False,
+            flag_value="-",
+            metavar="[PATH]",
+            help="Write JSON lines, one per frame, to stdout or PATH.",
+        ),
+    ] = None,
+    events: Annotated[
+        bool, typer.Option("--events", help="With --json: one line per track event instead.")
+    ] = False,
+    save: Annotated[Path | None, typer.Option(help="Save the annotated frames as an MP4 video.")] = None,
+    display: Annotated[
+        bool | None,
+        typer.Option("--display/--no-display", help="Show a window (default: when a display exists)."),
+    ] = None,
+    max_frames: Annotated[int | None, typer.Option(min=1, help="Stop after this many frames.")] = None,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="Where the TensorRT provider caches its engines.")
+    ] = None,
+) -> None:
+    """Detect faces and recognise their gender in a camera, video, stream, images or the demo clip."""
+    from faceedge.runtime.outputs import Display, JsonLinesWriter, VideoSaver, display_available
+    from faceedge.runtime.pipeline import FacePipeline
+    from faceedge.runtime.run import run_pipeline
+    from faceedge.runtime.sources import open_source
+
+    chosen = [
+        name
+        for name, value in (
+            ("--camera", camera),
+            ("--video", video),
+            ("--image", image),
+            ("--rtsp", rtsp),
+            ("--source", source),
+        )
+        if value is not None
+    ]
+    if len(chosen) != 1:
+        raise SourceError(
+            "choose one source: --camera N, --video PATH, --image PATH, --rtsp URL or --source demo"
+            + (f" (got {', '.join(chosen)})" if chosen else "")
+        )
+    if display and not display_available():
+        raise SourceError("no display to show a window on; run with --no-display")
+    show = display_available() if display is None else display
+    if display is None and not show:
+        log.info("no display found: running headless (--no-display)")
+    pipeline = FacePipeline(
+        model,
+        backend.value,
+        detector,
+        detector_model,
+        min_score,
+        nms_iou,
+        detect=not no_detect,
+        track=image is None,
+        min_face=min_face,
+        cache_dir=cache_dir,
+    )
+    for stage, what in pipeline.backends.items():
+        log.info("%s: %s", stage, what)
+    frames = open_source(
+        camera=camera, video=video, image=image, rtsp=rtsp, demo=source is not None, loop=loop
+    )
+    outputs = {}
+    try:
+        outputs["json_out"] = JsonLinesWriter(json_path, events) if json_path is not None else None
+        outputs["save"] = VideoSaver(save, frames.fps) if save is not None else None
+        outputs["display"] = Display() if show else None
+    except BaseException:
+        frames.close()
+        for output in outputs.values():
+            if output is not None:
+                output.close()
+        raise
+    progress = _Progress() if sys.stderr.isatty() and not show else None
+    summary = run_pipeline(frames, pipeline, max_frames=max_frames, on_frame=progress, **outputs)
+    if progress is not None:
+        progress.clear()
+    pipeline.close()
+    for line in summary.lines():
+        typer.echo(line, err=True)
+    if summary.interrupted:
+        raise typer.Exit(130)
+
+
+class _Progress:
+    """A one-line frame counter on stderr, redrawn at most a few times a second."""
+
+    def __init__(self) -> None:
+        self.start = self.last = time.perf_counter()
+        self.frames = 0
+
+    def __call__(self, result) -> None:
+        self.frames += 1
+        now = time.perf_counter()
+        if now - self.last >= 0.25:
+            self.last = now
+            rate = self.frames / (now - self.start)
+            sys.stderr.write(f"\rframe {self.frames}  {rate:.0f} FPS  {len(result.faces)} faces ")
+            sys.stderr.flush()
+
+    def clear(self) -> None:
+        if self.frames:
+            sys.stderr.write("\r" + " " * 60 + "\r")
+
+
+def doctor(
+    json_output: Annotated[bool, typer.Option("--json", help="Print JSON instead of the table.")] = False,
+) -> None:
+    """List what this machine can run: packages, GPUs, backends that open a session, models, I/O."""
+    from faceedge.runtime.doctor import diagnose, findings_to_dicts
+
+    findings = diagnose()
+    if json_output:
+        typer.echo(json.dumps(findings_to_dicts(findings), indent=2))
+        return
+    section = None
+    for f in findings:
+        if f.section != section:
+            section = f.section
+            typer.echo(f"{section}")
+        typer.echo(f"  {'ok ' if f.ok else ' - '} {f.name:<12} {f.detail}")

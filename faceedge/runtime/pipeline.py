@@ -1,0 +1,228 @@
+"""The runtime pipeline and its Python API: a BGR frame in, the faces with their gender out.
+
+    from faceedge.runtime import FacePipeline
+
+    with FacePipeline() as pipeline:          # bundled classifier and detector, fastest backend
+        result = pipeline.process(frame)      # frame: BGR uint8, as OpenCV reads it
+        for face in result.faces:
+            print(face.box, face.gender, face.p_female, face.track)
+
+One object, created once: it opens the models (checking each against its manifest) when it is
+made, not at the first frame. Per frame: detection, crops framed like the training chips, one
+batched classifier call for all faces, then the tracker, which gives each face a track id and
+smooths its probability so labels do not flicker.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from faceedge.bundled import bundled_path
+from faceedge.data.images import chip_to_input
+from faceedge.errors import ModelError
+from faceedge.runtime.classifier import GenderClassifier
+from faceedge.runtime.crop import ChipTemplate, FaceCropper
+from faceedge.runtime.detection import Detection, DetectorChoice, FaceDetector
+from faceedge.runtime.tracker import FaceTracker, TrackEvent
+
+log = logging.getLogger(__name__)
+
+STAGES = ("detect", "crop", "classify", "track")
+
+
+@dataclass(frozen=True)
+class Face:
+    """One face in a frame. ``box`` is ``(x, y, w, h)`` in pixels, clamped to the image;
+    ``landmarks`` are the detector's keypoints; ``p_female`` is smoothed over the face's track
+    when tracking is on."""
+
+    box: tuple[float, float, float, float]
+    score: float
+    landmarks: tuple[tuple[float, float], ...]
+    gender: str
+    p_female: float
+    track: int | None = None
+
+    def to_dict(self) -> dict:
+        return {
+            "box": [round(v, 1) for v in self.box],
+            "score": round(self.score, 4),
+            "gender": self.gender,
+            "p_female": round(self.p_female, 4),
+            "track": self.track,
+        }
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """What the pipeline found in one frame; ``timings_ms`` holds each stage's milliseconds."""
+
+    source: str
+    frame: int
+    faces: tuple[Face, ...]
+    events: tuple[TrackEvent, ...] = ()
+    too_small: int = 0  # faces detected but below the minimum size, not classified
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"source": self.source, "frame": self.frame, "faces": [f.to_dict() for f in self.faces]}
+
+
+def open_detector(
+    detector: DetectorChoice | str = DetectorChoice.short,
+    model: str | Path | None = None,
+    backend: str = "auto",
+    min_score: float | None = None,
+    nms_iou: float | None = None,
+    cache_dir: Path | None = None,
+) -> FaceDetector:
+    """A face detector: a bundled BlazeFace (or a BlazeFace artifact at ``model``), or YuNet from
+    the ONNX file at ``model``. Scores and suppression default to the model's own settings.
+
+    Raises:
+        ModelError: YuNet without its file, or a model that does not load.
+        BackendError: the backend cannot run here.
+    """
+    detector = DetectorChoice(detector)
+    if detector is DetectorChoice.yunet:
+        from faceedge.runtime.yunet import YuNetDetector
+
+        if model is None:
+            raise ModelError("YuNet is not bundled: pass its ONNX file with --detector-model")
+        kwargs = {k: v for k, v in (("min_score", min_score), ("nms_iou", nms_iou)) if v is not None}
+        return YuNetDetector(model, **kwargs)
+    from faceedge.runtime.blazeface import BlazeFaceDetector
+
+    path = model or bundled_path(f"blazeface_{detector.value}")
+    return BlazeFaceDetector(path, min_score, nms_iou, backend=backend, cache_dir=cache_dir)
+
+
+def _detector_backend(backend: str) -> str:
+    # The native TensorRT engine runs the classifier only; the detector then takes the fastest
+    # ONNX Runtime backend that works.
+    return "auto" if backend == "trt-engine" else backend
+
+
+class FacePipeline:
+    """Detection, crops, one batched classification and tracking, for frame after frame.
+
+    Args:
+        model: a gender artifact (``.onnx`` or ``.engine`` with its manifest); the bundled FP32
+            ONNX model by default.
+        backend: ``auto`` (the fastest that works here), ``cpu``, ``cuda``, ``tensorrt`` or
+            ``trt-engine``. An explicit choice that cannot run here is an error.
+        detector, detector_model, min_score, nms_iou: see :func:`open_detector`.
+        detect: ``False`` treats every frame as one face chip already (datasets of crops).
+        track: ``False`` classifies every frame on its own (still images); no track ids.
+        min_face: faces narrower than this many pixels are not classified.
+
+    Raises:
+        ModelError, BackendError: a model that does not load or a backend that cannot run here.
+    """
+
+    def __init__(
+        self,
+        model: str | Path | None = None,
+        backend: str = "auto",
+        detector: DetectorChoice | str = DetectorChoice.short,
+        detector_model: str | Path | None = None,
+        min_score: float | None = None,
+        nms_iou: float | None = None,
+        detect: bool = True,
+        track: bool = True,
+        min_face: int = 20,
+        cache_dir: Path | None = None,
+    ) -> None:
+        self.classifier = GenderClassifier(model or bundled_path("gender"), backend, cache_dir)
+        self.detector: FaceDetector | None = None
+        if detect:
+            self.detector = open_detector(
+                detector, detector_model, _detector_backend(backend), min_score, nms_iou, cache_dir
+            )
+            template = ChipTemplate.from_manifest(self.classifier.manifest)
+            self.cropper = FaceCropper(template, self.classifier.input_size, min_face)
+        self.tracker = FaceTracker(threshold=self.classifier.threshold) if track else None
+        self._frames = 0
+
+    @property
+    def backends(self) -> dict[str, str]:
+        """What runs each model: ``{"classifier": ..., "detector": ...}`` with the real providers."""
+        found = {
+            "classifier": f"{self.classifier.backend.name} ({', '.join(self.classifier.backend.providers)})"
+        }
+        if self.detector is not None:
+            backend = getattr(self.detector, "backend", None)
+            found["detector"] = (
+                f"{backend.name} ({', '.join(backend.providers)})" if backend else "OpenCV DNN (CPU)"
+            )
+        return found
+
+    def process(self, bgr: np.ndarray, frame: int | None = None, source: str = "frame") -> FrameResult:
+        """The faces in one BGR uint8 frame ``(h, w, 3)``. ``frame`` defaults to a running count."""
+        if bgr.ndim != 3 or bgr.shape[2] != 3 or bgr.dtype != np.uint8:
+            raise ValueError(f"a frame is BGR uint8 (h, w, 3), not {bgr.dtype} {bgr.shape}")
+        index = self._frames if frame is None else frame
+        self._frames = index + 1
+        timings: dict[str, float] = {}
+        clock = time.perf_counter_ns()
+
+        def lap(stage: str) -> None:
+            nonlocal clock
+            now = time.perf_counter_ns()
+            timings[stage] = (now - clock) / 1e6
+            clock = now
+
+        height, width = bgr.shape[:2]
+        if self.detector is None:
+            detections = [Detection((0.0, 0.0, float(width), float(height)), 1.0, (), ())]
+            lap("detect")
+            chips, kept = chip_to_input(bgr, self.classifier.input_size)[None], [0]
+        else:
+            detections = self.detector.detect(bgr)
+            lap("detect")
+            chips, kept = self.cropper.crops(bgr, detections)
+        lap("crop")
+        p_female = self.classifier.predict(chips)
+        lap("classify")
+        boxes = np.array([_clamp(detections[i].box, width, height) for i in kept], dtype=np.float64)
+        events: list[TrackEvent] = []
+        if self.tracker is not None:
+            tracked, events = self.tracker.update(index, boxes.reshape(-1, 4), p_female)
+            labels = [(t.gender, t.p_female, t.track) for t in tracked]
+        else:
+            labels = [(self.classifier.label(float(p)), float(p), None) for p in p_female]
+        lap("track")
+        faces = tuple(
+            Face(tuple(float(v) for v in box), detections[i].score, detections[i].keypoints, *label)
+            for i, box, label in zip(kept, boxes, labels)
+        )
+        return FrameResult(source, index, faces, tuple(events), len(detections) - len(kept), timings)
+
+    def finish(self) -> list[TrackEvent]:
+        """End of a source: the end events of the tracks still alive; the next frame starts afresh."""
+        self._frames = 0
+        return self.tracker.finish() if self.tracker is not None else []
+
+    def close(self) -> None:
+        self.classifier.close()
+        backend = getattr(self.detector, "backend", None)
+        if backend is not None:
+            backend.close()
+
+    def __enter__(self) -> FacePipeline:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _clamp(box: tuple[float, float, float, float], width: int, height: int) -> tuple[float, ...]:
+    """A box ``(x, y, w, h)`` cut to the image; a face cut by the border keeps its visible part."""
+    x0, y0 = min(max(box[0], 0.0), width), min(max(box[1], 0.0), height)
+    x1, y1 = min(max(box[0] + box[2], 0.0), width), min(max(box[1] + box[3], 0.0), height)
+    return (x0, y0, x1 - x0, y1 - y0)

@@ -1,0 +1,60 @@
+"""YuNet, OpenCV's own face detector, for users who bring its ONNX file.
+
+faceedge does not ship YuNet; ``faceedge run --detector yunet --detector-model FILE`` runs a copy
+the user has (OpenCV Zoo's ``face_detection_yunet_2023mar.onnx``) through ``cv2.FaceDetectorYN``,
+on OpenCV's own CPU inference.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from faceedge.errors import ModelError
+from faceedge.manifest import sha256_file
+from faceedge.runtime.detection import Detection
+
+log = logging.getLogger(__name__)
+
+# YuNet's five landmarks, in the order of its output rows (left/right as the person sees them).
+KEYPOINTS = ("right_eye", "left_eye", "nose_tip", "mouth_right", "mouth_left")
+MIN_SIDE = 32
+
+
+class YuNetDetector:
+    """``cv2.FaceDetectorYN`` on a YuNet ONNX file: ``detect(bgr)`` gives the faces, best first."""
+
+    def __init__(
+        self, path: str | Path, min_score: float = 0.7, nms_iou: float = 0.3, top_k: int = 5000
+    ) -> None:
+        path = Path(path)
+        if not path.is_file():
+            raise ModelError(f"no YuNet model at {path}: pass its ONNX file with --detector-model")
+        try:
+            self.model = cv2.FaceDetectorYN.create(str(path), "", (320, 320), min_score, nms_iou, top_k)
+        except cv2.error as exc:
+            raise ModelError(f"OpenCV cannot load {path} as a YuNet face detector: {exc}") from exc
+        self.name = f"yunet:{path.name}"
+        self.sha256 = sha256_file(path)
+        self._size: tuple[int, int] | None = None
+        log.info("YuNet detector %s (sha256 %s)", path, self.sha256[:12])
+
+    def detect(self, bgr: np.ndarray) -> list[Detection]:
+        size = (bgr.shape[1], bgr.shape[0])
+        if min(size) < MIN_SIDE:  # too small to hold a face, and below what YuNet's grid accepts
+            return []
+        if size != self._size:  # YuNet's anchors depend on the input size
+            self.model.setInputSize(size)
+            self._size = size
+        _, rows = self.model.detect(bgr)
+        if rows is None:
+            return []
+        faces = []
+        for row in sorted(rows, key=lambda r: -r[14]):
+            points = tuple((float(row[i]), float(row[i + 1])) for i in range(4, 14, 2))
+            box = (float(row[0]), float(row[1]), float(row[2]), float(row[3]))
+            faces.append(Detection(box, float(row[14]), points, KEYPOINTS))
+        return faces
