@@ -98,3 +98,12 @@ def tar_folder(folder: Path, archive: Path) -> Path:
             info.size = len(data)
             tar.addfile(info, io.BytesIO(data))
     return archive
+
+
+@pytest.fixture(scope="session")
+def portrait() -> np.ndarray:
+    """Grace Hopper's public-domain portrait (BGR), as matplotlib ships it: one frontal face."""
+    pytest.importorskip("matplotlib")
+    from faceedge.export.detector import probe_images
+
+    return probe_images()[0]

@@ -69,14 +69,6 @@ def test_letterbox_keeps_the_aspect_ratio_and_centres_the_image():
     assert square[31].max() == 0 and square[32].min() == 255 and square[96].max() == 0
 
 
-@pytest.fixture(scope="module")
-def portrait():
-    pytest.importorskip("matplotlib")
-    from faceedge.export.detector import probe_images
-
-    return probe_images()[0]
-
-
 def _check_finds_grace_hopper(detector, portrait):
     (face,) = detector.detect(portrait)
     x, y, w, h = face.box

@@ -1,0 +1,90 @@
+"""Backends: what is asked for really runs, or the user is told why not; never a silent fallback."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+
+import numpy as np
+import pytest
+
+from faceedge.bundled import bundled_path
+from faceedge.errors import BackendError, ModelError
+
+ort = pytest.importorskip("onnxruntime")
+from faceedge.runtime.backends import BACKENDS, backend_names, open_backend  # noqa: E402
+
+
+def _one_image(backend) -> dict:
+    spec = backend.manifest.inputs[0]
+    shape = tuple(1 if isinstance(d, str) else d for d in spec.shape)
+    return {spec.name: np.zeros(shape, dtype=np.float32)}
+
+
+def test_the_cpu_backend_runs_the_bundled_classifier_on_the_cpu_provider():
+    backend = open_backend(bundled_path("gender"), "gender", "cpu")
+    assert backend.name == "cpu" and backend.providers == ("CPUExecutionProvider",)
+    (p,) = backend.run(_one_image(backend))["p_female"].reshape(-1)
+    assert 0.0 <= p <= 1.0
+
+
+def test_backend_names_come_from_the_table():
+    assert backend_names() == ["auto", "trt-engine", "tensorrt", "cuda", "cpu"]
+    assert set(BACKENDS) == {"trt-engine", "tensorrt", "cuda", "cpu"}
+
+
+@pytest.mark.skipif(
+    "CUDAExecutionProvider" in ort.get_available_providers(), reason="this ONNX Runtime has CUDA"
+)
+@pytest.mark.parametrize("name", ["cuda", "tensorrt"])
+def test_a_gpu_backend_this_onnxruntime_lacks_is_an_error_not_a_fallback(name):
+    with pytest.raises(BackendError, match="has no .*ExecutionProvider"):
+        open_backend(bundled_path("gender"), "gender", name)
+
+
+def test_a_provider_that_silently_falls_back_to_the_cpu_is_refused(monkeypatch):
+    # onnxruntime-gpu lists CUDA as available even where CUDA's libraries are missing; the session
+    # then runs on the CPU with no more than a log line. Pretend to be that install.
+    monkeypatch.setattr(
+        ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    )
+    real = ort.InferenceSession
+
+    def cpu_only_session(path, sess_options=None, providers=None):
+        return real(path, sess_options=sess_options, providers=["CPUExecutionProvider"])
+
+    monkeypatch.setattr(ort, "InferenceSession", cpu_only_session)
+    with pytest.raises(BackendError, match="not CUDAExecutionProvider"):
+        open_backend(bundled_path("gender"), "gender", "cuda")
+
+
+def test_auto_takes_the_fastest_that_works_and_says_which(caplog):
+    with caplog.at_level(logging.INFO, logger="faceedge.runtime.backends"):
+        backend = open_backend(bundled_path("gender"), "gender", "auto")
+    assert backend.name in {"tensorrt", "cuda", "cpu"}
+    assert f"backend auto: {backend.name} for gender.onnx" in caplog.text
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        assert backend.name == "cpu" and "passed over" in caplog.text
+
+
+def test_an_explicit_backend_that_does_not_run_this_kind_of_file_is_an_error():
+    with pytest.raises(BackendError, match="runs .engine files"):
+        open_backend(bundled_path("gender"), "gender", "trt-engine")
+    with pytest.raises(BackendError, match="unknown backend 'npu'"):
+        open_backend(bundled_path("gender"), "gender", "npu")
+
+
+def test_a_tampered_model_is_refused_when_it_is_opened_on_any_backend(tmp_path):
+    for name in ("gender.onnx", "gender.manifest.json"):
+        shutil.copy(bundled_path("gender").parent / name, tmp_path / name)
+    data = bytearray((tmp_path / "gender.onnx").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (tmp_path / "gender.onnx").write_bytes(bytes(data))
+    for backend in ("auto", "cpu"):
+        with pytest.raises(ModelError, match="sha256 differs"):
+            open_backend(tmp_path / "gender.onnx", "gender", backend)
+
+
+def test_a_model_opened_for_the_wrong_task_is_refused():
+    with pytest.raises(ModelError, match="is a face-detection model, not a gender model"):
+        open_backend(bundled_path("blazeface_short"), "gender", "cpu")
