@@ -1,0 +1,275 @@
+"""Face tracks across video frames: a stable id per face, a smoothed gender, arrival and departure events.
+
+Faces are matched to tracks greedily by the overlap (IoU) of their box with the box each track is
+expected at, a constant-velocity step from where it was last seen. Each track smooths the
+classifier's P(female) and holds its gender label with hysteresis, so a face the classifier is
+unsure about does not flicker between labels. A track that has been seen in ``min_hits`` frames
+emits one "start" event, and one "end" event when it is dropped or the source ends: an
+access-control log gets one row per arrival, not one per frame.
+
+numpy only; each frame costs O(tracks x faces).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+FEMALE, MALE = "female", "male"
+
+# Weight of the newest frame in a track's velocity. One frame's motion alone carries the detector's
+# jitter twice (two noisy boxes); halving it still follows a face that turns within two frames.
+_VELOCITY_WEIGHT = 0.5
+
+
+@dataclass(frozen=True)
+class TrackedFace:
+    """One input face as the tracker sees it: its track, the track's smoothed P(female) and label."""
+
+    track: int
+    p_female: float
+    gender: str
+    hits: int
+
+
+@dataclass(frozen=True)
+class TrackEvent:
+    """A track started (seen in ``min_hits`` frames) or ended (dropped, or the source ended).
+
+    ``frame`` and ``box`` are where the face was at that moment: for "end", the last frame it was
+    seen in and its box there. ``frames`` counts the frames the track was seen in so far.
+    """
+
+    kind: str
+    track: int
+    frame: int
+    box: tuple[float, float, float, float]
+    gender: str
+    p_female: float
+    frames: int
+
+    def to_dict(self) -> dict:
+        """The event as plain JSON types, under ``event``, ``track``, ``frame``, ``box`` and so on."""
+        return {
+            "event": self.kind,
+            "track": self.track,
+            "frame": self.frame,
+            "box": list(self.box),
+            "gender": self.gender,
+            "p_female": self.p_female,
+            "frames": self.frames,
+        }
+
+
+@dataclass
+class _Track:
+    """A track's state between frames. ``box`` is (x, y, w, h) where the face was last seen."""
+
+    id: int
+    box: np.ndarray
+    frame: int
+    p_female: float
+    gender: str
+    velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))
+    hits: int = 1
+    started: bool = False
+
+    def predicted(self, frame: int) -> np.ndarray:
+        """Where the box should be at ``frame``: the centre moves on at the track's velocity, the
+        size stays (extrapolating a size change over a long gap could give a negative width)."""
+        box = self.box.copy()
+        box[:2] += self.velocity * (frame - self.frame)
+        return box
+
+    def event(self, kind: str) -> TrackEvent:
+        return TrackEvent(
+            kind,
+            self.id,
+            self.frame,
+            tuple(float(v) for v in self.box),
+            self.gender,
+            self.p_female,
+            self.hits,
+        )
+
+
+class FaceTracker:
+    """Gives every face a track id that lasts across frames, smooths its gender, and reports arrivals.
+
+    Args:
+        threshold: P(female) at or above which a new face is called female.
+        iou_match: least IoU between a face and a track's expected box for them to be matched.
+        max_missed: frames in a row a track may go unseen and still be matched again; one more ends it.
+        min_hits: frames (not necessarily consecutive) a track must be seen in before it "starts".
+            Tracks dropped earlier, one-frame false detections say, end without any event.
+        smoothing: weight of the newest frame in the moving average of P(female); 1 is no smoothing.
+        hysteresis: how far past ``threshold`` the smoothed P(female) must go to change a label.
+
+    Raises:
+        ValueError: a parameter out of its range.
+    """
+
+    def __init__(
+        self,
+        threshold: float = 0.5,
+        iou_match: float = 0.3,
+        max_missed: int = 15,
+        min_hits: int = 3,
+        smoothing: float = 0.3,
+        hysteresis: float = 0.1,
+    ) -> None:
+        checks = {
+            f"threshold must be in [0, 1], not {threshold}": 0 <= threshold <= 1,
+            # At 0, faces and tracks that do not overlap at all would be paired.
+            f"iou_match must be in (0, 1], not {iou_match}": 0 < iou_match <= 1,
+            f"max_missed must be 0 or more, not {max_missed}": max_missed >= 0,
+            f"min_hits must be 1 or more, not {min_hits}": min_hits >= 1,
+            f"smoothing must be in (0, 1], not {smoothing}": 0 < smoothing <= 1,
+            f"hysteresis must be 0 or more, not {hysteresis}": hysteresis >= 0,
+        }
+        for message, ok in checks.items():
+            if not ok:
+                raise ValueError(message)
+        self.threshold = threshold
+        self.iou_match = iou_match
+        self.max_missed = max_missed
+        self.min_hits = min_hits
+        self.smoothing = smoothing
+        self.hysteresis = hysteresis
+        self._tracks: list[_Track] = []
+        self._next_id = 1
+        self._last_frame: int | None = None
+
+    @property
+    def active(self) -> int:
+        """Live tracks, started or not."""
+        return len(self._tracks)
+
+    def update(
+        self, frame: int, boxes: np.ndarray, p_female: np.ndarray
+    ) -> tuple[list[TrackedFace], list[TrackEvent]]:
+        """Take one frame's faces: ``boxes`` ``(n, 4)`` as (x, y, w, h) pixels, ``p_female`` ``(n,)``
+        the classifier's raw outputs; ``n`` may be 0.
+
+        Returns one ``TrackedFace`` per input face, in input order, and this frame's events: the
+        "end" of tracks dropped now (their ``frame`` is earlier), then the "start" of tracks that
+        reached ``min_hits`` now.
+
+        Raises:
+            ValueError: ``frame`` not after the previous one (since ``finish()``), a shape that is
+                not ``(n, 4)`` and ``(n,)``, a box that is not finite, or a P(female) outside [0, 1].
+        """
+        boxes, p_female = _checked(boxes, p_female)
+        frame = int(frame)
+        if self._last_frame is not None and frame <= self._last_frame:
+            raise ValueError(f"frame {frame} comes after frame {self._last_frame}: frames must increase")
+        self._last_frame = frame
+
+        # Frames may be skipped between calls: a track unseen for too long by now cannot be matched.
+        events = self._drop(lambda t: frame - t.frame - 1 > self.max_missed)
+        pairs = self._match(frame, boxes)
+        matched = {t.id for t in pairs.values()}
+        events += self._drop(lambda t: t.id not in matched and frame - t.frame > self.max_missed)
+
+        faces = []
+        for i, (box, p) in enumerate(zip(boxes, p_female)):
+            if i in pairs:
+                track = pairs[i]
+                self._observe(track, frame, box, float(p))
+            else:
+                track = self._new_track(frame, box, float(p))
+            if not track.started and track.hits >= self.min_hits:
+                track.started = True
+                events.append(track.event("start"))
+            faces.append(TrackedFace(track.id, track.p_female, track.gender, track.hits))
+        return faces, events
+
+    def finish(self) -> list[TrackEvent]:
+        """The source ended: the "end" events of the started tracks still alive, in track order.
+
+        The tracker is then empty and takes frames from any index again; track ids keep counting up.
+        """
+        events = [t.event("end") for t in self._tracks if t.started]
+        self._tracks = []
+        self._last_frame = None
+        return events
+
+    def _match(self, frame: int, boxes: np.ndarray) -> dict[int, _Track]:
+        """Greedy matching, best IoU first: ``{face index: its track}``."""
+        if not self._tracks or not len(boxes):
+            return {}
+        expected = np.stack([t.predicted(frame) for t in self._tracks])
+        iou = _iou_matrix(expected, boxes)
+        rows, cols = np.nonzero(iou >= self.iou_match)
+        # Sorting only the pairs above the bar keeps this near O(tracks x faces): faces rarely overlap,
+        # so there are about as many such pairs as faces. Stable: ties go to the older track.
+        order = np.argsort(-iou[rows, cols], kind="stable")
+        pairs: dict[int, _Track] = {}
+        used_tracks: set[int] = set()
+        for row, col in zip(rows[order], cols[order]):
+            if row not in used_tracks and col not in pairs:
+                used_tracks.add(row)
+                pairs[int(col)] = self._tracks[row]
+        return pairs
+
+    def _drop(self, dead: Callable[[_Track], bool]) -> list[TrackEvent]:
+        """Remove the tracks for which ``dead(track)`` holds; the "end" events of those that started."""
+        events = [t.event("end") for t in self._tracks if t.started and dead(t)]
+        self._tracks = [t for t in self._tracks if not dead(t)]
+        return events
+
+    def _new_track(self, frame: int, box: np.ndarray, p: float) -> _Track:
+        track = _Track(self._next_id, box.copy(), frame, p, FEMALE if p >= self.threshold else MALE)
+        self._next_id += 1
+        self._tracks.append(track)
+        return track
+
+    def _observe(self, track: _Track, frame: int, box: np.ndarray, p: float) -> None:
+        step = (_centre(box) - _centre(track.box)) / (frame - track.frame)
+        # The first step is all the evidence there is: averaging it with the initial zero would lag.
+        weight = 1.0 if track.hits == 1 else _VELOCITY_WEIGHT
+        track.velocity = weight * step + (1 - weight) * track.velocity
+        track.box, track.frame, track.hits = box.copy(), frame, track.hits + 1
+        # Averaged as probabilities, not logits: one frame can then move the average by at most
+        # `smoothing`, whereas in logit space a single overconfident frame (a blurred or turned face,
+        # p = 0.9999, logit 9.2) would outweigh several ordinary ones. The threshold and hysteresis
+        # are probabilities too, so the band means what it says.
+        track.p_female = self.smoothing * p + (1 - self.smoothing) * track.p_female
+        if track.p_female >= self.threshold + self.hysteresis:
+            track.gender = FEMALE
+        elif track.p_female <= self.threshold - self.hysteresis:
+            track.gender = MALE
+
+
+def _checked(boxes: np.ndarray, p_female: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``boxes`` as float ``(n, 4)`` and ``p_female`` as float ``(n,)``, or a ValueError saying why not."""
+    boxes = np.asarray(boxes, dtype=np.float64)
+    p_female = np.asarray(p_female, dtype=np.float64)
+    if boxes.size == 0:
+        boxes = boxes.reshape(0, 4)
+    if boxes.ndim != 2 or boxes.shape[1] != 4:
+        raise ValueError(f"boxes must be (n, 4) x, y, w, h, not {boxes.shape}")
+    if p_female.ndim != 1 or len(p_female) != len(boxes):
+        raise ValueError(f"{len(boxes)} boxes need p_female of shape ({len(boxes)},), not {p_female.shape}")
+    if not np.all(np.isfinite(boxes)):
+        raise ValueError("boxes must be finite")
+    # A NaN would stay in the track's average for the rest of its life.
+    bad = ~((p_female >= 0) & (p_female <= 1))
+    if bad.any():
+        raise ValueError(f"p_female must be probabilities in [0, 1], got {p_female[bad][0]}")
+    return boxes, p_female
+
+
+def _centre(box: np.ndarray) -> np.ndarray:
+    return box[:2] + box[2:] / 2
+
+
+def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of every (x, y, w, h) box in ``a`` with every one in ``b``: ``(len(a), len(b))``."""
+    a0, a1 = a[:, None, :2], a[:, None, :2] + a[:, None, 2:]
+    b0, b1 = b[None, :, :2], b[None, :, :2] + b[None, :, 2:]
+    overlap = np.clip(np.minimum(a1, b1) - np.maximum(a0, b0), 0, None).prod(axis=2)
+    area_a, area_b = a[:, None, 2:].prod(axis=2), b[None, :, 2:].prod(axis=2)
+    return overlap / np.maximum(area_a + area_b - overlap, 1e-12)

@@ -1,0 +1,290 @@
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from faceedge.runtime.tracker import FaceTracker, TrackedFace, TrackEvent
+
+SIZE = 60.0
+
+
+def box(x: float, y: float, size: float = SIZE) -> list[float]:
+    return [x, y, size, size]
+
+
+def step(
+    tracker: FaceTracker, frame: int, boxes: list[list[float]], p: list[float] | float = 0.8
+) -> tuple[list[TrackedFace], list[TrackEvent]]:
+    ps = [p] * len(boxes) if isinstance(p, float) else p
+    return tracker.update(frame, np.array(boxes, dtype=np.float64).reshape(-1, 4), np.array(ps))
+
+
+def iou(a: list[float], b: list[float]) -> float:
+    w = max(0.0, min(a[0] + a[2], b[0] + b[2]) - max(a[0], b[0]))
+    h = max(0.0, min(a[1] + a[3], b[1] + b[3]) - max(a[1], b[1]))
+    return w * h / (a[2] * a[3] + b[2] * b[3] - w * h)
+
+
+def flips(labels: list[str]) -> int:
+    return sum(a != b for a, b in zip(labels, labels[1:]))
+
+
+# Identity over time
+
+
+def test_a_face_moving_smoothly_keeps_one_id_for_100_frames():
+    tracker = FaceTracker()
+    tracked = [step(tracker, t, [box(50 + 4 * t, 200 + 40 * math.sin(t / 10))])[0][0] for t in range(100)]
+    assert {f.track for f in tracked} == {1}
+    assert [f.hits for f in tracked] == list(range(1, 101))
+    assert tracker.active == 1
+
+
+def test_two_faces_side_by_side_keep_their_ids_whatever_the_input_order():
+    tracker = FaceTracker()
+    ids: dict[str, set[int]] = {"left": set(), "right": set()}
+    for t in range(60):
+        faces = {"left": box(100 + t, 100), "right": box(150 + t, 100)}  # overlapping by 10 px
+        order = ["left", "right"] if t % 2 else ["right", "left"]
+        tracked, _ = step(tracker, t, [faces[name] for name in order])
+        for name, face in zip(order, tracked):
+            ids[name].add(face.track)
+    assert ids == {"left": {1}, "right": {2}} or ids == {"left": {2}, "right": {1}}
+
+
+def test_two_crossing_faces_keep_their_ids():
+    rng = np.random.default_rng(0)
+    tracker = FaceTracker()
+    ids: dict[str, list[int]] = {"a": [], "b": []}
+    path = {"a": lambda t: box(12 * t, 100), "b": lambda t: box(300 - 12 * t, 105)}
+    for t in range(26):
+        jitter = rng.normal(0, 1, size=(2, 4)) * [1, 1, 0, 0]
+        tracked, _ = step(tracker, t, [list(path["a"](t) + jitter[0]), list(path["b"](t) + jitter[1])])
+        ids["a"].append(tracked[0].track)
+        ids["b"].append(tracked[1].track)
+    assert set(ids["a"]) == {1} and set(ids["b"]) == {2}
+    # A real crossing: at frame 13 each face is nearer the other's last box than its own, so matching
+    # on last boxes alone would swap the ids; the constant-velocity prediction is what keeps them.
+    assert iou(path["a"](12), path["b"](13)) > iou(path["a"](12), path["a"](13))
+
+
+def test_a_track_takes_at_most_one_face_a_frame():
+    tracker = FaceTracker()
+    step(tracker, 0, [box(100, 100)])
+    # Both overlap the track well; the better match keeps it, the other is someone new.
+    tracked, _ = step(tracker, 1, [box(115, 100), box(102, 100)])
+    assert [f.track for f in tracked] == [2, 1]
+
+
+@pytest.mark.parametrize(("gone", "same_id"), [(5, True), (15, True), (16, False), (30, False)])
+def test_a_face_keeps_its_id_through_gaps_of_up_to_max_missed_frames(gone, same_id):
+    tracker = FaceTracker(max_missed=15)
+    for t in range(10):
+        step(tracker, t, [box(100, 100)])
+    for t in range(10, 10 + gone):
+        step(tracker, t, [])
+    tracked, _ = step(tracker, 10 + gone, [box(100, 100)])
+    assert (tracked[0].track == 1) is same_id
+    assert tracker.active == 1
+
+
+def test_a_moving_face_is_found_again_where_it_went_behind_an_occlusion():
+    tracker = FaceTracker()
+    for t in range(10):
+        step(tracker, t, [box(8 * t, 100)])
+    for t in range(10, 20):
+        step(tracker, t, [])
+    # 88 px on from where it was last seen: no overlap with that box at all, a full one with the prediction.
+    assert iou(box(8 * 9, 100), box(8 * 20, 100)) == 0
+    tracked, _ = step(tracker, 20, [box(8 * 20, 100)])
+    assert tracked[0].track == 1
+
+
+def test_frames_skipped_between_calls_count_as_missed():
+    tracker = FaceTracker(max_missed=15)
+    for t in range(10):
+        step(tracker, t, [box(100, 100)])
+    tracked, events = step(tracker, 40, [box(100, 100)])
+    assert tracked[0].track == 2
+    assert [(e.kind, e.track, e.frame) for e in events] == [("end", 1, 9)]
+
+
+# Gender
+
+
+def test_a_noisy_p_female_with_a_clear_mean_gives_a_stable_label():
+    p = [0.42, 0.88] * 50  # mean 0.65: the raw label flips on every frame
+    tracker = FaceTracker()
+    labels = [step(tracker, t, [box(100, 100)], p[t])[0][0].gender for t in range(100)]
+    assert flips(["female" if x >= 0.5 else "male" for x in p]) == 99
+    assert labels[0] == "male"  # the first frame is all there is to go on
+    assert flips(labels) == 1 and set(labels[5:]) == {"female"}
+
+
+def test_hysteresis_holds_the_label_of_a_face_wobbling_around_the_threshold():
+    p = [0.44, 0.56] * 50  # the smoothed p wobbles between 0.49 and 0.51
+    held, bare = FaceTracker(hysteresis=0.1), FaceTracker(hysteresis=0.0)
+    labels_held = [step(held, t, [box(100, 100)], p[t])[0][0].gender for t in range(100)]
+    labels_bare = [step(bare, t, [box(100, 100)], p[t])[0][0].gender for t in range(100)]
+    assert set(labels_held) == {"male"}
+    assert flips(labels_bare) > 50
+
+
+def test_a_genuinely_changing_p_female_flips_the_label_once():
+    p = [0.1] * 20 + [0.9] * 30
+    tracker = FaceTracker()
+    tracked = [step(tracker, t, [box(100, 100)], p[t])[0][0] for t in range(50)]
+    labels = [f.gender for f in tracked]
+    assert tracked[0].p_female == pytest.approx(0.1)  # the first observation is taken as it is
+    # The smoothed p reaches 0.6 on the third frame of 0.9s: 0.34, 0.508, then 0.626.
+    assert labels == ["male"] * 22 + ["female"] * 28
+    assert tracked[-1].p_female == pytest.approx(0.9, abs=1e-3)
+
+
+# Events
+
+
+def test_each_real_track_gets_exactly_one_start_and_one_end():
+    tracker = FaceTracker(max_missed=15, min_hits=3)
+    events = []
+    for t in range(50):
+        faces = ([box(100, 100)] if t < 30 else []) + ([box(400 + t, 100)] if t >= 10 else [])
+        events += step(tracker, t, faces)[1]
+    events += tracker.finish()
+    got = sorted((e.track, e.kind, e.frame, e.frames) for e in events)
+    # Track 1 is dropped 16 frames after it was last seen, its end reporting frame 29; track 2 ends with
+    # the source. Each starts on its third frame.
+    assert got == [(1, "end", 29, 30), (1, "start", 2, 3), (2, "end", 49, 40), (2, "start", 12, 3)]
+    ends = {e.track: e.box for e in events if e.kind == "end"}
+    assert ends == {1: tuple(box(100, 100)), 2: tuple(box(449, 100))}
+
+
+def test_a_single_frame_detection_gives_no_event_and_no_id_to_anyone_else():
+    tracker = FaceTracker(max_missed=5)
+    events, ids = [], set()
+    for t in range(30):
+        faces = [box(100, 100)] + ([box(500, 300)] if t == 7 else [])
+        tracked, new = step(tracker, t, faces)
+        events += new
+        ids |= {f.track for f in tracked}
+    events += tracker.finish()
+    assert ids == {1, 2}
+    assert [(e.kind, e.track) for e in events] == [("start", 1), ("end", 1)]
+
+
+@pytest.mark.parametrize("min_hits", [1, 3])
+def test_a_track_starts_once_seen_in_min_hits_frames_not_necessarily_consecutive(min_hits):
+    tracker = FaceTracker(min_hits=min_hits)
+    seen = [0, 3, 6, 9]
+    events = [(t, step(tracker, t, [box(100, 100)] if t in seen else [])[1]) for t in range(12)]
+    starts = [(t, e) for t, new in events for e in new]
+    assert [(t, e.kind, e.frames) for t, e in starts] == [(seen[min_hits - 1], "start", min_hits)]
+
+
+def test_finish_ends_the_live_started_tracks_with_their_last_frame_and_box():
+    tracker = FaceTracker()
+    for t in range(10):
+        step(tracker, t, [box(10 * t, 100, 50), box(300, 300)], [0.9, 0.2])
+    step(tracker, 10, [box(300, 300)], 0.2)
+    step(tracker, 11, [box(300, 300), box(600, 50)], [0.2, 0.5])  # a new track, not yet started
+    step(tracker, 12, [])
+    assert tracker.active == 3
+    ended = tracker.finish()
+    assert [(e.kind, e.track, e.frame, e.box, e.gender, e.frames) for e in ended] == [
+        ("end", 1, 9, (90.0, 100.0, 50.0, 50.0), "female", 10),
+        ("end", 2, 11, (300.0, 300.0, 60.0, 60.0), "male", 12),
+    ]
+    assert ended[0].p_female == pytest.approx(0.9) and ended[1].p_female == pytest.approx(0.2)
+    assert tracker.active == 0 and tracker.finish() == []
+    # Reusable from frame 0 on, with ids never given before.
+    tracked, _ = step(tracker, 0, [box(90, 100, 50)])
+    assert tracked[0].track == 4
+
+
+def test_empty_frames_are_fine_and_keep_tracks_alive():
+    tracker = FaceTracker()
+    assert tracker.update(0, np.empty((0, 4)), np.empty(0)) == ([], [])
+    step(tracker, 1, [box(100, 100)])
+    assert tracker.update(2, np.zeros((0, 4), np.float32), np.zeros(0, np.float32)) == ([], [])
+    assert tracker.update(3, [], []) == ([], [])
+    assert step(tracker, 4, [box(100, 100)])[0][0].track == 1
+
+
+def test_events_are_json_ready():
+    tracker = FaceTracker(min_hits=1)
+    _, events = tracker.update(np.int64(3), np.array([[1, 2, 3, 4]], np.float32), np.array([0.7], np.float32))
+    record = json.loads(json.dumps(events[0].to_dict()))
+    assert record == {
+        "event": "start",
+        "track": 1,
+        "frame": 3,
+        "box": [1.0, 2.0, 3.0, 4.0],
+        "gender": "female",
+        "p_female": pytest.approx(0.7),
+        "frames": 1,
+    }
+
+
+def test_fifty_faces_a_frame_keep_fifty_stable_ids():
+    rng = np.random.default_rng(1)
+    grid = np.array([(100.0 * i, 100.0 * j) for i in range(10) for j in range(5)])
+    velocity = rng.uniform(-0.3, 0.3, size=(50, 2))
+    tracker = FaceTracker()
+    ids = np.zeros((200, 50), dtype=int)
+    events = []
+    for t in range(200):
+        corners = grid + velocity * t + rng.normal(0, 1.5, size=(50, 2))
+        boxes = np.hstack([corners, np.full((50, 2), SIZE)])
+        order = rng.permutation(50)  # the detector lists faces in no fixed order
+        tracked, new = tracker.update(t, boxes[order], rng.uniform(0, 1, 50))
+        ids[t, order] = [f.track for f in tracked]
+        events += new
+    assert all(len(set(ids[:, face])) == 1 for face in range(50))
+    assert sorted(ids[0]) == list(range(1, 51))
+    assert tracker.active == 50
+    assert sorted(e.track for e in events if e.kind == "start") == list(range(1, 51)) and len(events) == 50
+    assert len(tracker.finish()) == 50
+
+
+# Errors
+
+
+def test_mismatched_or_malformed_inputs_are_value_errors():
+    tracker = FaceTracker()
+    with pytest.raises(ValueError, match="p_female"):
+        tracker.update(0, np.zeros((2, 4)), np.zeros(3))
+    with pytest.raises(ValueError, match=r"\(n, 4\)"):
+        tracker.update(0, np.zeros((2, 3)), np.zeros(2))
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        tracker.update(0, np.zeros((1, 4)), np.array([np.nan]))
+    with pytest.raises(ValueError, match="finite"):
+        tracker.update(0, np.full((1, 4), np.inf), np.array([0.5]))
+    assert tracker.active == 0  # nothing half-taken
+
+
+def test_frames_must_increase():
+    tracker = FaceTracker()
+    step(tracker, 5, [box(0, 0)])
+    for frame in (5, 4):
+        with pytest.raises(ValueError, match="increase"):
+            step(tracker, frame, [box(0, 0)])
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"smoothing": 0.0},
+        {"smoothing": 1.5},
+        {"max_missed": -1},
+        {"min_hits": 0},
+        {"threshold": 1.2},
+        {"iou_match": 0.0},
+        {"hysteresis": -0.1},
+    ],
+)
+def test_parameters_out_of_range_are_value_errors(kwargs):
+    with pytest.raises(ValueError, match=next(iter(kwargs))):
+        FaceTracker(**kwargs)
