@@ -1,0 +1,692 @@
+"""Frame sources: images, videos, the demo clip, and live sources driven by fake captures."""
+
+from __future__ import annotations
+
+import logging
+import struct
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import hypothesis.extra.numpy as hnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from faceedge.data.images import ImageDecodeError
+from faceedge.errors import SourceError
+from faceedge.runtime.sources import (
+    DEMO_CLIP,
+    CameraSource,
+    Frame,
+    RtspSource,
+    decode_image,
+    open_source,
+    to_bgr8,
+)
+
+FUZZ = settings(max_examples=300, deadline=None, database=None)
+TIMEOUT_S = 20.0  # generous: only a hang gets near it
+
+
+def _encode(extension: str, image: np.ndarray, params: tuple[int, ...] = ()) -> bytes:
+    ok, data = cv2.imencode(extension, image, list(params))
+    assert ok
+    return data.tobytes()
+
+
+def _solid(value: tuple[int, int, int], height: int = 24, width: int = 32) -> np.ndarray:
+    image = np.empty((height, width, 3), np.uint8)
+    image[:] = value
+    return image
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def _png_claiming(width: int, height: int) -> bytes:
+    """A well-formed PNG header announcing ``width`` x ``height`` RGB pixels, with a tiny payload."""
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", header)
+        + _png_chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + _png_chunk(b"IEND", b"")
+    )
+
+
+@pytest.fixture
+def no_decoding(monkeypatch):
+    """Make any call to cv2.imdecode fail the test: proves a refusal came from the header alone."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("cv2.imdecode was called")
+
+    monkeypatch.setattr(cv2, "imdecode", refuse)
+
+
+# --- to_bgr8 ----------------------------------------------------------------------------------------
+
+
+def test_to_bgr8_repeats_grey_into_three_channels():
+    for grey in (np.full((5, 7), 77, np.uint8), np.full((5, 7, 1), 77, np.uint8)):
+        bgr = to_bgr8(grey)
+        assert bgr.shape == (5, 7, 3) and bgr.dtype == np.uint8 and bgr.flags.c_contiguous
+        assert (bgr == 77).all()
+
+
+def test_to_bgr8_drops_alpha_and_keeps_colour():
+    bgra = np.zeros((4, 6, 4), np.uint8)
+    bgra[...] = (10, 20, 30, 0)
+    bgr = to_bgr8(bgra)
+    assert bgr.shape == (4, 6, 3) and bgr.flags.c_contiguous
+    assert (bgr == (10, 20, 30)).all()
+
+
+def test_to_bgr8_scales_16_bit_and_float_instead_of_clipping():
+    sixteen = np.array([[0, 257, 32896, 65535]], np.uint16)
+    assert to_bgr8(sixteen)[0, :, 0].tolist() == [0, 1, 128, 255]
+    floats = np.array([[0.0, 0.5, 1.0, 2.0, -1.0, np.nan]], np.float32)
+    assert to_bgr8(floats)[0, :, 0].tolist() == [0, 128, 255, 255, 0, 0]
+
+
+def test_to_bgr8_returns_an_image_that_already_fits_as_it_is():
+    image = np.zeros((3, 3, 3), np.uint8)
+    assert to_bgr8(image) is image
+
+
+@pytest.mark.parametrize(
+    "array",
+    [
+        np.zeros((0, 5, 3), np.uint8),
+        np.zeros((5, 0), np.uint8),
+        np.zeros((2, 3, 4, 3), np.uint8),
+        np.zeros((4, 4, 2), np.uint8),
+        np.zeros((4, 4, 5), np.uint8),
+        np.zeros(7, np.uint8),
+        np.zeros((4, 4, 3), np.int16),
+        np.zeros((4, 4, 3), bool),
+    ],
+    ids=["zero-rows", "zero-columns", "4-D", "2-channels", "5-channels", "1-D", "int16", "bool"],
+)
+def test_to_bgr8_refuses_arrays_that_are_not_images(array):
+    with pytest.raises(ImageDecodeError):
+        to_bgr8(array)
+
+
+@FUZZ
+@given(
+    hnp.arrays(
+        dtype=st.sampled_from([np.uint8, np.uint16, np.float32, np.float64, np.int32, np.bool_]),
+        shape=hnp.array_shapes(min_dims=0, max_dims=4, min_side=0, max_side=5),
+    )
+)
+def test_to_bgr8_gives_bgr8_of_the_same_size_or_refuses(array):
+    try:
+        bgr = to_bgr8(array)
+    except ImageDecodeError:
+        return
+    assert bgr.dtype == np.uint8 and bgr.shape == (*array.shape[:2], 3) and bgr.flags.c_contiguous
+
+
+# --- decode_image -----------------------------------------------------------------------------------
+
+
+def test_decode_image_normalises_grey_alpha_and_16_bit_pngs():
+    grey = decode_image(_encode(".png", np.full((6, 8), 77, np.uint8)))
+    assert grey.shape == (6, 8, 3) and (grey == 77).all()
+
+    bgra = np.zeros((6, 8, 4), np.uint8)
+    bgra[...] = (10, 20, 30, 0)
+    assert (decode_image(_encode(".png", bgra)) == (10, 20, 30)).all()
+
+    sixteen = np.zeros((6, 8, 3), np.uint16)
+    sixteen[..., 0], sixteen[..., 1], sixteen[..., 2] = 65535, 257 * 100, 0
+    bgr = decode_image(_encode(".png", sixteen))
+    assert bgr.dtype == np.uint8 and (bgr == (255, 100, 0)).all()
+
+    grey16 = decode_image(_encode(".png", np.full((6, 8), 65535, np.uint16)))
+    assert grey16.shape == (6, 8, 3) and (grey16 == 255).all()
+
+
+def test_decode_image_reads_float_tiff_as_zero_to_one():
+    bgr = decode_image(_encode(".tiff", np.full((4, 5, 3), 0.5, np.float32)))
+    assert bgr.dtype == np.uint8 and (bgr == 128).all()
+
+
+@pytest.mark.parametrize("extension", [".png", ".jpg", ".bmp"])
+def test_decode_image_reads_a_one_pixel_image(extension):
+    bgr = decode_image(_encode(extension, _solid((40, 120, 200), 1, 1)))
+    assert bgr.shape == (1, 1, 3) and bgr.dtype == np.uint8
+    assert np.abs(bgr[0, 0].astype(int) - (40, 120, 200)).max() <= 8  # JPEG is lossy
+
+
+def test_decode_image_applies_the_jpeg_orientation():
+    image = np.zeros((40, 60, 3), np.uint8)
+    jpeg = _encode(".jpg", image)
+    # An EXIF block whose only entry is Orientation = 6: the camera was turned 90 degrees.
+    tiff = (
+        b"II*\x00" + struct.pack("<IH", 8, 1) + struct.pack("<HHII", 0x0112, 3, 1, 6) + struct.pack("<I", 0)
+    )
+    app1 = b"Exif\x00\x00" + tiff
+    rotated = jpeg[:2] + b"\xff\xe1" + struct.pack(">H", len(app1) + 2) + app1 + jpeg[2:]
+    assert decode_image(rotated).shape == (60, 40, 3)
+
+
+@pytest.mark.parametrize(
+    ("data", "reason"),
+    [
+        (b"", "empty"),
+        (b"this is not an image at all, just some words" * 10, "cannot decode"),
+        (bytes(np.random.default_rng(0).integers(0, 256, 4096, dtype=np.uint8)), "cannot decode"),
+    ],
+    ids=["empty", "text", "random"],
+)
+def test_decode_image_refuses_what_is_not_an_image(data, reason):
+    with pytest.raises(ImageDecodeError, match=reason):
+        decode_image(data)
+
+
+def test_decode_image_refuses_a_truncated_jpeg():
+    noise = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    data = _encode(".jpg", noise)
+    with pytest.raises(ImageDecodeError, match="truncated"):
+        decode_image(data[: len(data) * 2 // 3])
+
+
+def test_decode_image_refuses_a_png_announcing_too_many_pixels_before_decoding(no_decoding):
+    with pytest.raises(ImageDecodeError, match="100000 x 100000 pixels"):
+        decode_image(_png_claiming(100_000, 100_000))
+
+
+def test_decode_image_refuses_a_jpeg_announcing_too_many_pixels_before_decoding(no_decoding):
+    data = bytearray(_encode(".jpg", _solid((1, 2, 3))))
+    sof = data.find(b"\xff\xc0")
+    data[sof + 5 : sof + 9] = struct.pack(">HH", 60_000, 50_000)  # height, width
+    with pytest.raises(ImageDecodeError, match="50000 x 60000 pixels"):
+        decode_image(bytes(data))
+
+
+def _tiff_header(order: str, width: int, height: int) -> bytes:
+    """A classic TIFF (``<`` little- or ``>`` big-endian) or, for ``"big"``, a little-endian BigTIFF
+    whose first IFD holds only the width (LONG / LONG8) and the height (SHORT / LONG)."""
+    if order == "big":
+        entries = struct.pack("<HHQQ", 256, 16, 1, width) + struct.pack("<HHQQ", 257, 4, 1, height)
+        return b"II+\x00" + struct.pack("<HHQ", 8, 0, 16) + struct.pack("<Q", 2) + entries
+    magic = b"II*\x00" if order == "<" else b"MM\x00*"
+    entries = struct.pack(order + "HHII", 256, 4, 1, width)
+    entries += struct.pack(order + "HHIHH", 257, 3, 1, height, 0)  # a SHORT sits in the first 2 bytes
+    return magic + struct.pack(order + "IH", 8, 2) + entries + struct.pack(order + "I", 0)
+
+
+@pytest.mark.parametrize("order", ["<", ">", "big"], ids=["tiff-le", "tiff-be", "bigtiff"])
+def test_decode_image_reads_the_size_of_tiff_headers(order, no_decoding):
+    with pytest.raises(ImageDecodeError, match="70000 x 30000 pixels"):
+        decode_image(_tiff_header(order, 70_000, 30_000))
+
+
+def test_decode_image_reads_the_size_of_an_extended_webp_header(no_decoding):
+    vp8x = b"RIFF\x00\x00\x00\x00WEBPVP8X" + struct.pack("<I", 10) + b"\x00" * 4
+    vp8x += (20_000 - 1).to_bytes(3, "little") + (10_000 - 1).to_bytes(3, "little")
+    with pytest.raises(ImageDecodeError, match="20000 x 10000 pixels"):
+        decode_image(vp8x)
+
+
+SIZED_FORMATS = {
+    "png": (".png", ()),
+    "jpeg": (".jpg", ()),
+    "bmp": (".bmp", ()),
+    "webp-lossy": (".webp", (cv2.IMWRITE_WEBP_QUALITY, 90)),
+    "webp-lossless": (".webp", (cv2.IMWRITE_WEBP_QUALITY, 101)),
+    "tiff": (".tiff", ()),
+}
+
+
+@pytest.mark.parametrize("kind", SIZED_FORMATS)
+def test_decode_image_limit_is_read_from_each_header(kind, monkeypatch):
+    extension, params = SIZED_FORMATS[kind]
+    data = _encode(extension, _solid((90, 60, 30), height=30, width=40), params)
+    assert decode_image(data, max_pixels=1200).shape == (30, 40, 3)
+    monkeypatch.setattr(cv2, "imdecode", lambda *a: pytest.fail("decoded despite its header"))
+    with pytest.raises(ImageDecodeError, match="40 x 30 pixels is more than the 1199 allowed"):
+        decode_image(data, max_pixels=1199)
+
+
+SIGNATURES = [
+    b"",
+    b"\x89PNG\r\n\x1a\n",
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR",
+    b"\xff\xd8",
+    b"\xff\xd8\xff\xe0",
+    b"\xff\xd8\xff\xc0\x00\x11\x08",
+    b"BM",
+    b"RIFF\x00\x00\x00\x00WEBPVP8 ",
+    b"RIFF\x00\x00\x00\x00WEBPVP8L",
+    b"RIFF\x00\x00\x00\x00WEBPVP8X",
+    b"II*\x00",
+    b"MM\x00*",
+    b"II+\x00\x08\x00\x00\x00",
+    b"GIF89a",
+    b"P6\n",
+]
+SAMPLES = [
+    _encode(".png", _solid((1, 2, 3), 12, 16)),
+    _encode(".png", np.arange(192, dtype=np.uint16).reshape(12, 16) * 300),
+    _encode(".jpg", np.random.default_rng(2).integers(0, 256, (12, 16, 3), dtype=np.uint8)),
+    _encode(".bmp", _solid((4, 5, 6), 12, 16)),
+    _encode(".webp", _solid((7, 8, 9), 12, 16)),
+    _encode(".tiff", _solid((10, 11, 12), 12, 16)),
+]
+FUZZ_MAX_PIXELS = 4_000_000  # keeps a header that a mutation blew up from allocating much
+
+
+def _image_or_decode_error(data: bytes) -> None:
+    try:
+        image = decode_image(data, max_pixels=FUZZ_MAX_PIXELS)
+    except ImageDecodeError:
+        return
+    assert isinstance(image, np.ndarray) and image.dtype == np.uint8
+    assert image.ndim == 3 and image.shape[2] == 3 and image.size > 0 and image.flags.c_contiguous
+
+
+@FUZZ
+@given(prefix=st.sampled_from(SIGNATURES), rest=st.binary(max_size=512))
+def test_decode_image_on_arbitrary_bytes_gives_an_image_or_decode_error(prefix, rest):
+    _image_or_decode_error(prefix + rest)
+
+
+@FUZZ
+@given(data=st.data())
+def test_decode_image_on_damaged_images_gives_an_image_or_decode_error(data):
+    sample = bytearray(data.draw(st.sampled_from(SAMPLES), label="sample"))
+    edits = data.draw(st.lists(st.tuples(st.integers(0, len(sample) - 1), st.integers(0, 255)), max_size=8))
+    for position, value in edits:
+        sample[position] = value
+    cut = data.draw(st.integers(0, len(sample)), label="length")
+    _image_or_decode_error(bytes(sample[:cut]))
+
+
+# --- Image sources ----------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path) -> Path:
+    """Three good images (one with an upper-case extension), a corrupt PNG, a truncated JPEG, a text file."""
+    noise = np.random.default_rng(3).integers(0, 256, (48, 48, 3), dtype=np.uint8)
+    (tmp_path / "a.jpg").write_bytes(_encode(".jpg", _solid((10, 10, 10))))
+    (tmp_path / "b.png").write_bytes(_encode(".png", _solid((200, 100, 50))))
+    (tmp_path / "c.JPG").write_bytes(_encode(".jpg", _solid((100, 100, 100))))
+    (tmp_path / "d_corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00garbage" * 20)
+    jpeg = _encode(".jpg", noise)
+    (tmp_path / "e_truncated.jpg").write_bytes(jpeg[: len(jpeg) // 2])
+    (tmp_path / "notes.txt").write_text("not an image")
+    return tmp_path
+
+
+def test_image_folder_delivers_good_images_in_order_and_skips_broken_ones(image_folder, caplog):
+    caplog.set_level(logging.WARNING, logger="faceedge.runtime.sources")
+    with open_source(image=str(image_folder)) as source:
+        frames = list(source)
+    assert not source.live and source.fps is None
+    assert [Path(frame.source).name for frame in frames] == ["a.jpg", "b.png", "c.JPG"]
+    assert [frame.index for frame in frames] == [0, 1, 2]
+    assert [int(frame.image[0, 0, 0]) for frame in frames] == [pytest.approx(10, abs=2), 200, 100]
+    assert all(frame.image.shape == (24, 32, 3) and frame.image.dtype == np.uint8 for frame in frames)
+    # The text file has no image extension: it is not part of the folder's images at all.
+    assert source.stats.frames == 3
+    skipped = dict(source.stats.skipped)
+    assert sorted(Path(name).name for name in skipped) == ["d_corrupt.png", "e_truncated.jpg"]
+    assert "truncated" in skipped[str(image_folder / "e_truncated.jpg")]
+    assert skipped[str(image_folder / "d_corrupt.png")]
+    logged = " ".join(record.getMessage() for record in caplog.records)
+    assert "d_corrupt.png" in logged and "e_truncated.jpg" in logged
+
+
+def test_image_glob_and_single_file(image_folder):
+    with open_source(image=str(image_folder / "*.png")) as source:
+        assert [Path(frame.source).name for frame in source] == ["b.png"]
+    assert [Path(name).name for name, _ in source.stats.skipped] == ["d_corrupt.png"]
+
+    single = image_folder / "c.JPG"
+    with open_source(image=str(single)) as source:
+        frames = list(source)
+    assert [(frame.source, frame.index) for frame in frames] == [(str(single), 0)]
+
+
+def test_images_that_are_all_unreadable_end_normally(tmp_path):
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 nothing more")
+    with open_source(image=str(tmp_path)) as source:
+        assert list(source) == []
+    assert source.stats.frames == 0 and len(source.stats.skipped) == 1
+
+
+def test_image_source_errors(tmp_path):
+    with pytest.raises(SourceError, match="no such file or folder"):
+        open_source(image=str(tmp_path / "missing"))
+    with pytest.raises(SourceError, match="holds no image file"):
+        open_source(image=str(tmp_path))
+    (tmp_path / "notes.txt").write_text("text")
+    with pytest.raises(SourceError, match="holds no image file"):
+        open_source(image=str(tmp_path))
+    with pytest.raises(SourceError, match=r"matches .*\*\.png"):
+        open_source(image=str(tmp_path / "*.png"))
+    with pytest.raises(SourceError, match="1 other paths"):
+        open_source(image=str(tmp_path / "*.txt"))
+
+
+# --- Video and demo ---------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def small_video(tmp_path: Path) -> Path:
+    """20 frames of 64x48 at 30 fps whose brightness grows by 10 a frame."""
+    path = tmp_path / "clip.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, (64, 48))
+    assert writer.isOpened()
+    for index in range(20):
+        writer.write(_solid((10 * index,) * 3, 48, 64))
+    writer.release()
+    return path
+
+
+def test_video_delivers_every_frame_in_order(small_video):
+    with open_source(video=str(small_video)) as source:
+        frames = list(source)
+    assert not source.live and source.fps == pytest.approx(30)
+    assert [frame.index for frame in frames] == list(range(20))
+    assert all(frame.image.shape == (48, 64, 3) and frame.source == str(small_video) for frame in frames)
+    brightness = [float(frame.image.mean()) for frame in frames]
+    assert brightness == pytest.approx([10 * index for index in range(20)], abs=6)
+    assert source.stats.frames == 20 and source.stats.dropped == 0
+
+
+def test_video_loops_with_indices_that_keep_counting(small_video):
+    with open_source(video=str(small_video), loop=2) as source:
+        frames = list(source)
+    assert [frame.index for frame in frames] == list(range(40))
+    np.testing.assert_array_equal(frames[0].image, frames[20].image)
+
+
+def test_closing_a_video_ends_its_iteration(small_video):
+    source = open_source(video=str(small_video))
+    frames = iter(source)
+    assert [next(frames).index for _ in range(3)] == [0, 1, 2]
+    source.close()
+    source.close()  # closing twice does nothing
+    assert list(frames) == []
+
+
+def test_video_source_errors(tmp_path):
+    with pytest.raises(SourceError, match="no such video file"):
+        open_source(video=str(tmp_path / "missing.mp4"))
+    text = tmp_path / "notes.mp4"
+    text.write_text("this is not a video\n" * 50)
+    with pytest.raises(SourceError, match="notes.mp4"):
+        open_source(video=str(text))
+
+
+def test_demo_clip_ships_and_loops():
+    assert DEMO_CLIP.is_file() and DEMO_CLIP.stat().st_size < 3_000_000
+    assert (DEMO_CLIP.parent / "DEMO_NOTICE.md").is_file()
+    counts = {}
+    for loop in (1, 2):
+        with open_source(demo=True, loop=loop) as source:
+            assert source.name == "demo" and source.fps == pytest.approx(30) and not source.live
+            first = last = None
+            for frame in source:
+                first = frame if first is None else first
+                last = frame
+                assert frame.source == "demo"
+            counts[loop] = source.stats.frames
+        assert first.image.shape == (720, 1280, 3) and first.image.dtype == np.uint8
+        assert last.index == counts[loop] - 1
+    assert counts[1] == 90 and counts[2] == 180
+
+
+def test_demo_clip_moves():
+    with open_source(demo=True) as source:
+        frames = iter(source)
+        first = next(frames).image.astype(np.int16)
+        second = next(frames).image.astype(np.int16)
+    assert np.abs(first - second).mean() > 0.5  # every frame differs: the tracker has motion to follow
+
+
+# --- Choosing a source ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({}, "exactly one source"),
+        ({"camera": 0, "demo": True}, "camera and demo"),
+        ({"demo": True, "loop": 0}, "at least 1"),
+        ({"image": "x.jpg", "loop": 2}, "cannot loop"),
+        ({"camera": -1}, "camera is a number"),
+        ({"rtsp": "not a url"}, "not a stream URL"),
+        ({"video": ""}, "empty"),
+    ],
+)
+def test_open_source_refuses_bad_requests(kwargs, message):
+    with pytest.raises(SourceError, match=message):
+        open_source(**kwargs)
+
+
+def test_a_camera_that_does_not_open_is_an_error_straight_away():
+    with pytest.raises(SourceError, match="camera 99 does not open"):
+        open_source(camera=99)
+
+
+# --- Live sources, with fake captures ---------------------------------------------------------------
+
+
+class FakeCapture:
+    """A capture that reads ``frames`` frames (None: forever) of value ``value``, then fails."""
+
+    def __init__(self, frames: int | None, value: int = 1, opened: bool = True, delay_s: float = 0.0005):
+        self.remaining, self.value, self.opened, self.delay_s = frames, value, opened, delay_s
+        self.released = False
+
+    def isOpened(self) -> bool:  # noqa: N802 (OpenCV's name)
+        return self.opened and not self.released
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        time.sleep(self.delay_s)
+        if self.released or not self.opened or self.remaining == 0:
+            return False, None
+        if self.remaining is not None:
+            self.remaining -= 1
+        return True, np.full((8, 8, 3), self.value, np.uint8)
+
+    def get(self, prop: int) -> float:
+        return 25.0 if prop == cv2.CAP_PROP_FPS else 0.0
+
+    def release(self) -> None:
+        self.released = True
+
+
+class FakeFactory:
+    """Hands out the given captures in order, then ones that do not open; remembers what it made."""
+
+    def __init__(self, *captures: FakeCapture) -> None:
+        self.waiting = list(captures)
+        self.made: list[FakeCapture] = []
+        self.targets: list[int | str] = []
+
+    def __call__(self, target: int | str) -> FakeCapture:
+        capture = self.waiting.pop(0) if self.waiting else FakeCapture(0, opened=False)
+        self.made.append(capture)
+        self.targets.append(target)
+        return capture
+
+
+class GatedCapture(FakeCapture):
+    """Reads one frame per permit, so a test decides exactly when frames arrive."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.permits = threading.Semaphore(0)
+        self.reads = 0
+        self.waiting_for_permit = threading.Condition()
+        self.gate_open = False
+
+    def allow(self, frames: int) -> None:
+        for _ in range(frames):
+            self.permits.release()
+
+    def open_gate(self) -> None:
+        """From now on read freely (and wake a read waiting for a permit)."""
+        self.gate_open = True
+        self.permits.release()
+
+    def read(self) -> tuple[bool, np.ndarray | None]:
+        with self.waiting_for_permit:
+            self.reads += 1
+            self.waiting_for_permit.notify_all()
+        if self.gate_open:
+            return super().read()
+        if not self.permits.acquire(timeout=TIMEOUT_S):
+            return False, None
+        return True, np.zeros((8, 8, 3), np.uint8)
+
+    def wait_until_read_called(self, times: int) -> None:
+        with self.waiting_for_permit:
+            assert self.waiting_for_permit.wait_for(lambda: self.reads >= times, TIMEOUT_S)
+
+
+def _within(work: Callable[[], object], timeout_s: float = TIMEOUT_S) -> object:
+    """``work()`` in a daemon thread: its result or its exception, or a failure if it hangs."""
+    outcome: list = []
+
+    def run() -> None:
+        try:
+            outcome.append((work(), None))
+        except Exception as exc:
+            outcome.append((None, exc))
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    if thread.is_alive():
+        pytest.fail(f"no result within {timeout_s} s")
+    result, error = outcome[0]
+    if error is not None:
+        raise error
+    return result
+
+
+def _take_until(source, done: Callable[[list[Frame]], bool]) -> list[Frame]:
+    def take() -> list[Frame]:
+        frames: list[Frame] = []
+        for frame in source:
+            frames.append(frame)
+            if done(frames):
+                break
+        return frames
+
+    return _within(take)
+
+
+def _reader_threads(name: str) -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == f"faceedge-source {name}"]
+
+
+def test_stream_that_drops_and_comes_back_goes_on():
+    factory = FakeFactory(FakeCapture(5, value=1), FakeCapture(None, value=2))
+    with RtspSource("rtsp://cam/drops", capture_factory=factory, max_retries=3, backoff_s=0.001) as source:
+        assert source.live and source.fps == 25.0 and source.name == "rtsp://cam/drops"
+        frames = _take_until(source, lambda frames: frames[-1].image[0, 0, 0] == 2)
+    indices = [frame.index for frame in frames]
+    assert indices == sorted(set(indices))
+    assert frames[-1].index >= 5  # the second capture's frames count on from the first one's five
+    assert source.stats.reconnects == 1 and len(factory.made) == 2
+    assert all(capture.released for capture in factory.made)
+    assert not _reader_threads(source.name)
+
+
+def test_stream_that_stays_down_raises_after_its_retries():
+    factory = FakeFactory(FakeCapture(3))
+    source = RtspSource("rtsp://cam/gone", capture_factory=factory, max_retries=3, backoff_s=0.001)
+    with pytest.raises(SourceError, match="stayed down: no frame after 3 reconnection tries"):
+        _take_until(source, lambda frames: False)
+    assert source.stats.reconnects == 3 and len(factory.made) == 4
+    source.close()
+    assert not _reader_threads(source.name)
+    assert factory.made[0].released
+
+
+def test_stream_that_never_opens_is_an_error_after_its_retries():
+    factory = FakeFactory()
+    with pytest.raises(SourceError, match=r"does not open \(3 tries\)"):
+        RtspSource("rtsp://cam/never", capture_factory=factory, max_retries=2, backoff_s=0.001)
+    assert len(factory.made) == 3
+
+
+def test_a_real_stream_that_refuses_connections_does_not_open():
+    with pytest.raises(SourceError, match=r"rtsp://127.0.0.1:9/none does not open \(2 tries\)"):
+        RtspSource("rtsp://127.0.0.1:9/none", max_retries=1, backoff_s=0.001)
+
+
+def test_stream_password_stays_out_of_names_and_messages():
+    factory = FakeFactory()
+    with pytest.raises(SourceError) as raised:
+        RtspSource("rtsp://admin:s3cret@cam:554/live", capture_factory=factory, max_retries=0)
+    assert "s3cret" not in str(raised.value) and "admin:***@cam:554" in str(raised.value)
+    assert factory.targets == ["rtsp://admin:s3cret@cam:554/live"]  # the capture gets the real URL
+
+
+def test_close_stops_the_reader_thread_and_releases_the_capture():
+    capture = FakeCapture(None)
+    source = RtspSource("rtsp://cam/close", capture_factory=FakeFactory(capture), backoff_s=0.001)
+    frames = iter(source)
+    assert _within(lambda: [next(frames).index for _ in range(3)])
+    assert _reader_threads(source.name)
+    source.close()
+    source.close()
+    assert not _reader_threads(source.name) and capture.released
+    assert list(frames) == []
+
+
+def test_closing_a_live_source_that_was_never_read_releases_its_capture():
+    capture = FakeCapture(None)
+    with RtspSource("rtsp://cam/unread", capture_factory=FakeFactory(capture)):
+        pass
+    assert capture.released and not _reader_threads("rtsp://cam/unread")
+
+
+def test_the_newest_frame_wins_and_older_ones_are_dropped():
+    capture = GatedCapture()
+    source = CameraSource(0, capture_factory=FakeFactory(capture))
+    assert source.name == "camera:0" and source.live
+    frames = iter(source)
+    capture.allow(1)
+    first = _within(lambda: next(frames))
+    assert (first.index, first.source) == (0, "camera:0")
+    # Six frames arrive while the consumer is busy: once the reader asks for a seventh, all six
+    # are in, and the consumer gets the newest of them, not the oldest.
+    capture.allow(6)
+    capture.wait_until_read_called(8)
+    newest = _within(lambda: next(frames))
+    assert newest.index == 6 and newest.timestamp >= first.timestamp
+    assert source.stats.dropped == 5 and source.stats.frames == 2
+    capture.open_gate()  # let the reader run on to the stop
+    source.close()
+    assert not _reader_threads("camera:0") and capture.released
+
+
+def test_a_camera_does_not_retry_when_it_first_does_not_open():
+    factory = FakeFactory()
+    with pytest.raises(SourceError, match="camera 3 does not open"):
+        CameraSource(3, capture_factory=factory)
+    assert len(factory.made) == 1
+
+
+def test_a_source_is_read_once():
+    with RtspSource("rtsp://cam/once", capture_factory=FakeFactory(FakeCapture(None))) as source:
+        iter(source)
+        with pytest.raises(RuntimeError, match="read once"):
+            iter(source)
