@@ -1,0 +1,91 @@
+"""Train/serve skew: the whole runtime (detect, crop, classify) against the model alone.
+
+The model alone sees each test chip exactly as training saw chips. The runtime sees the same
+200x200 image as a camera frame: it must find the face, crop it as the chips were cropped, and
+classify that. The gap between the two accuracies is what the runtime's cropping costs.
+
+    python benchmarks/pipeline_accuracy.py --data ../shared/data/utkface/UTKFace.tar.gz \
+        --split models/gender/split.csv --out benchmarks/results
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+
+
+def measure(data: str, split_file: str, model: str | None, detector: str, limit: int | None) -> dict:
+    from faceedge.bundled import bundled_path
+    from faceedge.data.images import chip_to_input, decode_bgr
+    from faceedge.data.split import read_split
+    from faceedge.data.utkface import load_utkface
+    from faceedge.runtime.pipeline import FacePipeline
+
+    tests = read_split(split_file).apply(load_utkface(data), "test")
+    samples = tests.samples[:limit] if limit else tests.samples
+    pipeline = FacePipeline(model, backend="cpu", detector=detector, track=False)
+    size = pipeline.classifier.input_size
+    labels, alone, served, found, several = [], [], [], [], 0
+    for sample in samples:
+        image = decode_bgr(sample.data)
+        p_alone = float(pipeline.classifier.predict(chip_to_input(image, size)[None])[0])
+        faces = pipeline.process(image).faces
+        if len(faces) > 1:
+            several += 1
+        # The face the chip was made of is the one nearest its centre.
+        centre = np.array(image.shape[1::-1]) / 2
+        face = min(
+            faces,
+            key=lambda f: np.hypot(*(np.array(f.box[:2]) + np.array(f.box[2:]) / 2 - centre)),
+            default=None,
+        )
+        labels.append(sample.labels.gender)
+        alone.append(p_alone)
+        served.append(face.p_female if face else np.nan)
+        found.append(face is not None)
+    labels, alone, served, found = map(np.asarray, (labels, alone, served, found))
+    threshold = pipeline.classifier.threshold
+    correct_alone = (alone >= threshold) == (labels == 1)
+    # A chip in which no face is found counts as wrong in the pipeline's accuracy.
+    correct_served = found & ((np.nan_to_num(served) >= threshold) == (labels == 1))
+    return {
+        "images": len(labels),
+        "model": str(model or bundled_path("gender")),
+        "detector": pipeline.detector.name,
+        "faces_found": round(float(found.mean()), 4),
+        "images_with_several_faces": several,
+        "model_only_accuracy": round(float(correct_alone.mean()), 4),
+        "pipeline_accuracy": round(float(correct_served.mean()), 4),
+        "pipeline_accuracy_where_found": round(float(correct_served[found].mean()), 4),
+        "gap_points": round(100 * float(correct_alone.mean() - correct_served.mean()), 2),
+        "decisions_agree": round(float(((served >= threshold) == (alone >= threshold))[found].mean()), 4),
+        "mean_abs_p_difference": round(float(np.abs(served - alone)[found].mean()), 4),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--split", default="models/gender/split.csv")
+    parser.add_argument("--model", default=None, help="a gender artifact; the bundled one by default")
+    parser.add_argument("--detector", default="short", choices=["short", "full"])
+    parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    result = measure(args.data, args.split, args.model, args.detector, args.limit)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "pipeline_accuracy.json").write_text(json.dumps(result, indent=2) + "\n")
+    rows = "\n".join(f"| {k} | {v} |" for k, v in result.items())
+    (args.out / "pipeline_accuracy.md").write_text(f"| measure | value |\n| --- | --- |\n{rows}\n")
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,109 @@
+"""End-to-end speed of `faceedge run`, headless: frames per second and milliseconds per stage.
+
+Runs the demo clip (1280x720), or any video, through the runtime exactly as `faceedge run
+--no-display` does (decoding included, one frame ahead in a reader thread), for every
+classifier artifact asked for, in one process so the figures compare as ratios. Then times a
+fresh `faceedge run --source demo` from process start to its first frame's JSON line.
+
+    python benchmarks/pipeline_speed.py --loops 5 --out benchmarks/results
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def pipeline_fps(model: str | None, video: str | None, loops: int, backend: str) -> dict:
+    from faceedge.runtime.pipeline import FacePipeline
+    from faceedge.runtime.run import run_pipeline
+    from faceedge.runtime.sources import open_source
+
+    with FacePipeline(model, backend=backend) as pipeline:
+        warm = open_source(demo=True) if video is None else open_source(video=video)
+        run_pipeline(warm, pipeline, max_frames=30)  # sessions and caches warm
+        source = open_source(demo=True, loop=loops) if video is None else open_source(video=video)
+        summary = run_pipeline(source, pipeline)
+        backends = pipeline.backends
+    return {
+        "model": model or "bundled gender.onnx",
+        "backends": backends,
+        "frames": summary.frames,
+        "faces_per_frame": round(summary.faces / max(summary.frames, 1), 2),
+        "fps": round(summary.fps, 1),
+        "stage_ms": {k: round(v, 3) for k, v in summary.mean_ms().items()},
+    }
+
+
+def first_frame_seconds(repeats: int) -> list[float]:
+    """Wall time from launching `faceedge run --source demo` to its first JSON line."""
+    command = [
+        sys.executable,
+        "-m",
+        "faceedge",
+        "run",
+        "--source",
+        "demo",
+        "--no-display",
+        "--json",
+        "--max-frames",
+        "1",
+    ]
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        process.stdout.readline()
+        times.append(round(time.perf_counter() - start, 3))
+        process.wait()
+    return times
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--video", default=None, help="a video file; the demo clip by default")
+    parser.add_argument("--loops", type=int, default=5, help="times the demo clip is played")
+    parser.add_argument("--models", nargs="*", default=[None, "faceedge/models/gender_int8.onnx"])
+    parser.add_argument("--backend", default="cpu")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    runs = [pipeline_fps(m, args.video, args.loops, args.backend) for m in args.models]
+    result = {
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "cpus": os.cpu_count(),
+        },
+        "source": args.video or "demo clip, 1280x720",
+        "runs": runs,
+        "first_frame_s": first_frame_seconds(3),
+    }
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "pipeline_speed.json").write_text(json.dumps(result, indent=2) + "\n")
+    stages = list(runs[0]["stage_ms"])
+    lines = [
+        f"Source: {result['source']}; {result['machine']['cpus']} CPUs, {result['machine']['platform']}.",
+        "",
+        "| classifier | FPS | faces/frame | " + " | ".join(f"{s} ms" for s in stages) + " |",
+        "| --- | --- | --- | " + " | ".join("---" for _ in stages) + " |",
+    ]
+    for run in runs:
+        cells = " | ".join(f"{run['stage_ms'].get(s, 0):.2f}" for s in stages)
+        lines.append(f"| {Path(run['model']).name} | {run['fps']} | {run['faces_per_frame']} | {cells} |")
+    lines += ["", f"Process start to first frame (s): {', '.join(map(str, result['first_frame_s']))}"]
+    (args.out / "pipeline_speed.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,136 @@
+"""The runtime pipeline and its Python API on real faces: the demo clip and a portrait."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import cv2
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime")
+from faceedge.runtime.detection import Detection  # noqa: E402
+from faceedge.runtime.pipeline import Face, FacePipeline, FrameResult  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def pipeline():
+    with FacePipeline(backend="cpu") as pipeline:
+        yield pipeline
+
+
+@pytest.fixture(scope="module")
+def demo_frames() -> list[np.ndarray]:
+    from faceedge.runtime.sources import DEMO_CLIP
+
+    capture = cv2.VideoCapture(str(DEMO_CLIP))
+    frames = []
+    while len(frames) < 30:
+        ok, frame = capture.read()
+        assert ok, "the demo clip has fewer than 30 frames"
+        frames.append(frame)
+    capture.release()
+    return frames
+
+
+def test_the_demo_clip_gives_two_stable_tracks_with_one_start_and_one_end_each(pipeline, demo_frames):
+    results = [pipeline.process(frame, i, "demo") for i, frame in enumerate(demo_frames)]
+    ends = pipeline.finish()
+    assert all(len(r.faces) == 2 for r in results)
+    tracks = {face.track for r in results for face in r.faces}
+    assert len(tracks) == 2  # the same two people from the first frame to the last
+    starts = [e for r in results for e in r.events if e.kind == "start"]
+    assert sorted(e.track for e in starts) == sorted(tracks)
+    assert sorted(e.track for e in ends) == sorted(tracks) and all(e.kind == "end" for e in ends)
+    # Labels do not flicker along a track: at most one change, as the smoothed probability settles.
+    for track in tracks:
+        labels = [f.gender for r in results for f in r.faces if f.track == track]
+        assert sum(a != b for a, b in zip(labels, labels[1:])) <= 1
+
+
+def test_results_are_frozen_dataclasses_with_what_integrators_need(pipeline, demo_frames):
+    result = pipeline.process(demo_frames[0], 0, "demo")
+    pipeline.finish()
+    assert isinstance(result, FrameResult) and isinstance(result.faces[0], Face)
+    face = result.faces[0]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        face.gender = "male"
+    height, width = demo_frames[0].shape[:2]
+    x, y, w, h = face.box
+    assert x >= 0 and y >= 0 and x + w <= width and y + h <= height and w > 40
+    assert face.gender in {"female", "male"} and 0 <= face.p_female <= 1 and face.score > 0.5
+    assert len(face.landmarks) == 6 and face.track is not None
+    assert set(result.timings_ms) == {"detect", "crop", "classify", "track"}
+    assert set(result.to_dict()) == {"source", "frame", "faces"}
+    assert set(result.to_dict()["faces"][0]) == {"box", "score", "gender", "p_female", "track"}
+
+
+def test_all_faces_of_a_frame_go_to_the_classifier_in_one_call(monkeypatch):
+    class FiftyFaces:
+        name = "grid"
+
+        def detect(self, bgr):
+            names = ("right_eye", "left_eye", "mouth_centre")
+            faces = []
+            for i in range(50):
+                x, y = 40 + (i % 10) * 100, 40 + (i // 10) * 100
+                points = ((x + 25, y + 30), (x + 55, y + 30), (x + 40, y + 60))
+                faces.append(Detection((x, y, 80, 80), 0.9, points, names))
+            return faces
+
+    with FacePipeline(backend="cpu") as pipeline:
+        pipeline.detector = FiftyFaces()
+        calls = []
+        run = pipeline.classifier.backend.run
+        monkeypatch.setattr(
+            pipeline.classifier.backend, "run", lambda feeds: calls.append(feeds) or run(feeds)
+        )
+        result = pipeline.process(np.full((600, 1100, 3), 120, np.uint8))
+    assert len(result.faces) == 50 and len({f.track for f in result.faces}) == 50
+    assert len(calls) == 1 and next(iter(calls[0].values())).shape[0] == 50
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (2, 3, 3), (31, 17, 3)])
+def test_tiny_frames_give_no_faces_and_no_error(pipeline, shape):
+    assert pipeline.process(np.zeros(shape, np.uint8)).faces == ()
+
+
+def test_an_8k_frame_finds_the_face(demo_frames):
+    big = cv2.resize(demo_frames[0], (7680, 4320), interpolation=cv2.INTER_LINEAR)
+    with FacePipeline(backend="cpu", track=False) as pipeline:
+        result = pipeline.process(big)
+    assert len(result.faces) == 2 and all(f.box[2] > 400 for f in result.faces)
+
+
+def test_a_face_cut_by_the_border_is_found_and_its_box_clamped(pipeline, demo_frames):
+    frame = demo_frames[0]
+    pipeline.finish()
+    (left, *_) = sorted(pipeline.process(frame).faces, key=lambda f: f.box[0])
+    pipeline.finish()
+    x, y, w, h = left.box
+    shifted = frame[:, int(x + w * 0.3) :].copy()  # a third of the face is off the frame
+    faces = pipeline.process(shifted).faces
+    pipeline.finish()
+    assert faces and min(f.box[0] for f in faces) == 0.0
+    assert all(f.box[0] + f.box[2] <= shifted.shape[1] for f in faces)
+
+
+def test_no_detect_takes_each_frame_as_one_face_crop(demo_frames):
+    with FacePipeline(backend="cpu", detect=False, track=False) as pipeline:
+        result = pipeline.process(np.ascontiguousarray(demo_frames[0][100:400, 200:500]))
+    (face,) = result.faces
+    assert face.box == (0.0, 0.0, 300.0, 300.0) and face.track is None
+
+
+def test_a_frame_that_is_not_bgr_uint8_is_a_programming_error(pipeline):
+    with pytest.raises(ValueError, match="BGR uint8"):
+        pipeline.process(np.zeros((10, 10), np.uint8))
+    with pytest.raises(ValueError, match="BGR uint8"):
+        pipeline.process(np.zeros((10, 10, 3), np.uint16))
+
+
+def test_backends_say_what_really_runs(pipeline):
+    assert pipeline.backends == {
+        "classifier": "cpu (CPUExecutionProvider)",
+        "detector": "cpu (CPUExecutionProvider)",
+    }
