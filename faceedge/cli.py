@@ -100,5 +100,24 @@ def _main(
     )
 
 
+# Options whose value may be left out, and what they then mean. Typer has no optional option values,
+# so `faceedge run --json` is read as `--json -` (stdout) before Typer sees the arguments.
+OPTIONAL_VALUES = {"--json": "-"}
+
+
+def with_optional_values(argv: list[str]) -> list[str]:
+    """``argv`` with the implied value inserted after each option of :data:`OPTIONAL_VALUES` that
+    is given without one (last, or followed by another option)."""
+    out = []
+    for i, arg in enumerate(argv):
+        out.append(arg)
+        following = argv[i + 1] if i + 1 < len(argv) else None
+        if arg in OPTIONAL_VALUES and (following is None or (following.startswith("-") and following != "-")):
+            out.append(OPTIONAL_VALUES[arg])
+    return out
+
+
 def main() -> None:
-    app()
+    import sys
+
+    app(args=with_optional_values(sys.argv[1:]))

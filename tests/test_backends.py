@@ -59,12 +59,14 @@ def test_a_provider_that_silently_falls_back_to_the_cpu_is_refused(monkeypatch):
 
 
 def test_auto_takes_the_fastest_that_works_and_says_which(caplog):
-    with caplog.at_level(logging.INFO, logger="faceedge.runtime.backends"):
+    with caplog.at_level(logging.DEBUG, logger="faceedge.runtime.backends"):
         backend = open_backend(bundled_path("gender"), "gender", "auto")
     assert backend.name in {"tensorrt", "cuda", "cpu"}
     assert f"backend auto: {backend.name} for gender.onnx" in caplog.text
     if "CUDAExecutionProvider" not in ort.get_available_providers():
-        assert backend.name == "cpu" and "passed over" in caplog.text
+        assert backend.name == "cpu"
+        assert "(tensorrt, cuda: not usable here, see `faceedge doctor`)" in caplog.text
+        assert "passed over cuda: this ONNX Runtime" in caplog.text  # the reasons, for --verbose
 
 
 def test_an_explicit_backend_that_does_not_run_this_kind_of_file_is_an_error():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import sys
@@ -108,30 +109,33 @@ def run(
             "choose one source: --camera N, --video PATH, --image PATH, --rtsp URL or --source demo"
             + (f" (got {', '.join(chosen)})" if chosen else "")
         )
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        _quiet_opencv()
     if display and not display_available():
         raise SourceError("no display to show a window on; run with --no-display")
     show = display_available() if display is None else display
     if display is None and not show:
         log.info("no display found: running headless (--no-display)")
-    pipeline = FacePipeline(
-        model,
-        backend.value,
-        detector,
-        detector_model,
-        min_score,
-        nms_iou,
-        detect=not no_detect,
-        track=image is None,
-        min_face=min_face,
-        cache_dir=cache_dir,
-    )
-    for stage, what in pipeline.backends.items():
-        log.info("%s: %s", stage, what)
+    # The source first: a camera that is not there is reported before any model is loaded.
     frames = open_source(
         camera=camera, video=video, image=image, rtsp=rtsp, demo=source is not None, loop=loop
     )
     outputs = {}
     try:
+        pipeline = FacePipeline(
+            model,
+            backend.value,
+            detector,
+            detector_model,
+            min_score,
+            nms_iou,
+            detect=not no_detect,
+            track=image is None,
+            min_face=min_face,
+            cache_dir=cache_dir,
+        )
+        for stage, what in pipeline.backends.items():
+            log.info("%s: %s", stage, what)
         outputs["json_out"] = JsonLinesWriter(json_path, events) if json_path is not None else None
         outputs["save"] = VideoSaver(save, frames.fps) if save is not None else None
         outputs["display"] = Display() if show else None
@@ -173,6 +177,15 @@ class _Progress:
             sys.stderr.write("\r" + " " * 60 + "\r")
 
 
+def _quiet_opencv() -> None:
+    """Keep OpenCV's own warnings (a camera probe's, a codec's) off the terminal; faceedge's
+    errors say what failed. ``--verbose`` leaves them on."""
+    import cv2
+
+    with contextlib.suppress(AttributeError):  # an OpenCV build without its logging module
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
 def doctor(
     json_output: Annotated[bool, typer.Option("--json", help="Print JSON instead of the table.")] = False,
 ) -> None:
@@ -188,4 +201,4 @@ def doctor(
         if f.section != section:
             section = f.section
             typer.echo(f"{section}")
-        typer.echo(f"  {'ok ' if f.ok else ' - '} {f.name:<12} {f.detail}")
+        typer.echo(f"  {'ok ' if f.ok else ' - '} {f.name:<16} {f.detail}")

@@ -121,12 +121,15 @@ def open_backend(
         except (BackendError, MissingExtraError) as exc:
             passed_over.append(f"{kind.name}: {exc}")
             continue
+        skipped = [reason.split(":")[0] for reason in passed_over]
         log.info(
             "backend auto: %s for %s%s",
             kind.name,
             path.name,
-            f" (passed over {'; '.join(passed_over)})" if passed_over else "",
+            f" ({', '.join(skipped)}: not usable here, see `faceedge doctor`)" if skipped else "",
         )
+        for reason in passed_over:
+            log.debug("backend auto passed over %s", reason)
         return opened
     if not passed_over:
         raise BackendError(f"no backend runs {path.name}: faceedge runs .onnx and .engine artifacts")
