@@ -7,9 +7,8 @@ gets the newest frame, and a pipeline slower than the camera skips frames instea
 further and further behind. Open one with :func:`open_source`; close it, or use it as a context
 manager, to stop its thread and release its capture.
 
-Image bytes go through :func:`decode_image`, which turns anything that is not a complete image into
-:class:`~faceedge.data.images.ImageDecodeError` and reads the size a file announces from its header
-before decoding it, so that a small file cannot make it allocate gigabytes.
+Image files and video frames are turned into BGR uint8 by :mod:`faceedge.runtime.decode`, whose
+:func:`decode_image`, :func:`to_bgr8` and ``MAX_PIXELS`` this module also offers under its own name.
 """
 
 from __future__ import annotations
@@ -17,7 +16,6 @@ from __future__ import annotations
 import glob
 import logging
 import math
-import struct
 import threading
 import time
 import urllib.parse
@@ -29,19 +27,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from faceedge.data.images import ImageDecodeError, check_jpeg_structure
+from faceedge.data.images import ImageDecodeError
 from faceedge.errors import SourceError
+
+# Imported for the sources below, and re-exported: code that imported them from here still works.
+from faceedge.runtime.decode import MAX_PIXELS, decode_image, to_bgr8
 
 log = logging.getLogger(__name__)
 
 DEMO_CLIP = Path(__file__).resolve().parent / "media" / "demo.mp4"
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})
-MAX_PIXELS = 100_000_000
-
-# ANYDEPTH | ANYCOLOR rather than UNCHANGED: both keep 16-bit and grey images as they are, but only
-# this one applies the EXIF orientation, without which a phone's portrait photo arrives on its side
-# and its faces are missed. OpenCV drops an alpha channel under these flags, as to_bgr8 would.
-_IMREAD_FLAGS = cv2.IMREAD_ANYDEPTH | cv2.IMREAD_ANYCOLOR
+_IMAGE_KINDS = ", ".join(sorted(IMAGE_EXTENSIONS))  # for messages
 
 
 @dataclass(frozen=True)
@@ -70,197 +66,6 @@ class SourceStats:
     dropped: int = 0  # live frames replaced by a newer one before they were consumed
 
 
-# --- Decoding --------------------------------------------------------------------------------------
-
-
-def to_bgr8(image: np.ndarray) -> np.ndarray:
-    """Any decoded image as BGR uint8, ``H x W x 3``, C-contiguous (the input itself when it already is).
-
-    Grey (``H x W`` or ``H x W x 1``) is repeated into three channels, an alpha channel is dropped,
-    16-bit values are scaled (65535 becomes 255) and floats are read as 0 to 1 (clipped, NaN as 0).
-
-    Raises:
-        ImageDecodeError: the array cannot be an image: empty, not 2-D or 3-D, 2 or more than 4
-            channels, or of a pixel type other than uint8, uint16 and float.
-    """
-    if image.size == 0:
-        raise ImageDecodeError(f"empty image (shape {image.shape})")
-    if image.ndim == 3 and image.shape[2] in (1, 3, 4):
-        channels = image.shape[2]
-    elif image.ndim == 2:
-        channels = 1
-    else:
-        raise ImageDecodeError(f"an array of shape {image.shape} is not an image")
-    pixels = _to_uint8(image)
-    if channels == 1:
-        grey = pixels.reshape(pixels.shape[:2])
-        return np.repeat(grey[:, :, None], 3, axis=2)
-    return np.ascontiguousarray(pixels if channels == 3 else pixels[:, :, :3])
-
-
-def _to_uint8(image: np.ndarray) -> np.ndarray:
-    if image.dtype == np.uint8:
-        return image
-    if image.dtype == np.uint16:
-        return ((image.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
-    if np.issubdtype(image.dtype, np.floating):
-        unit = np.clip(np.nan_to_num(image, nan=0.0), 0.0, 1.0)
-        return (unit * 255.0 + 0.5).astype(np.uint8)
-    raise ImageDecodeError(f"pixels of type {image.dtype} are not an image this runtime reads")
-
-
-def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
-    """Decode an encoded image (any format OpenCV reads) into BGR uint8 (see :func:`to_bgr8`).
-
-    PNG, JPEG, BMP, WebP and TIFF files are refused before decoding when their header announces
-    more than ``max_pixels`` pixels; other formats are checked once decoded (OpenCV itself refuses
-    more than 2**30 pixels). JPEG orientation metadata is applied.
-
-    Raises:
-        ImageDecodeError: and nothing else, for empty bytes, bytes in no format OpenCV reads, a
-            corrupt or truncated image, or one with more than ``max_pixels`` pixels.
-    """
-    if not data:
-        raise ImageDecodeError("empty file")
-    if data.startswith(_JPEG_SIGNATURE):
-        check_jpeg_structure(data)  # libjpeg decodes a truncated file into grey padding
-    announced = _announced_size(data)
-    if announced is not None:
-        _check_pixels(*announced, max_pixels)
-    try:
-        image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), _IMREAD_FLAGS)
-    except cv2.error as exc:
-        raise ImageDecodeError(f"OpenCV cannot decode it ({exc.err or exc})") from exc
-    if image is None or image.size == 0:
-        raise ImageDecodeError("OpenCV cannot decode it (corrupt, or in no format it reads)")
-    _check_pixels(image.shape[1], image.shape[0], max_pixels)
-    return to_bgr8(image)
-
-
-def _check_pixels(width: int, height: int, max_pixels: int) -> None:
-    if width * height > max_pixels:
-        raise ImageDecodeError(f"{width} x {height} pixels is more than the {max_pixels} allowed")
-
-
-# Each header reader gets bytes that start with its signature and returns the announced
-# (width, height), or None when the header does not say and the decoded size is checked instead.
-# A header too short or malformed to hold a size is a broken file: ImageDecodeError.
-
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-_JPEG_SIGNATURE = b"\xff\xd8"
-# Start-of-frame markers, which carry the size: C0 to CF except DHT (C4), JPG (C8) and DAC (CC).
-_JPEG_SOF = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
-_JPEG_NO_LENGTH = frozenset({0x01, *range(0xD0, 0xD8)})  # TEM and RSTn stand alone
-_JPEG_SOS, _JPEG_EOI = 0xDA, 0xD9
-
-
-def _png_size(data: bytes) -> tuple[int, int] | None:
-    # The IHDR chunk comes first: length (4), type (4), width (4), height (4), all big-endian.
-    if len(data) < 24 or data[12:16] != b"IHDR":
-        raise ImageDecodeError("corrupt PNG (no IHDR header)")
-    width, height = struct.unpack(">II", data[16:24])
-    return width, height
-
-
-def _jpeg_size(data: bytes) -> tuple[int, int] | None:
-    position = 2
-    while True:
-        # Like libjpeg, skip stray bytes and fill bytes between segments.
-        position = data.find(b"\xff", position)
-        while 0 <= position < len(data) - 1 and data[position + 1] == 0xFF:
-            position += 1
-        if position < 0 or position + 4 > len(data):
-            raise ImageDecodeError("corrupt JPEG (no frame header)")
-        marker = data[position + 1]
-        if marker in _JPEG_NO_LENGTH or marker == 0x00:
-            position += 2
-            continue
-        if marker in (_JPEG_SOS, _JPEG_EOI):
-            raise ImageDecodeError("corrupt JPEG (image data before the frame header)")
-        if marker in _JPEG_SOF:
-            if position + 9 > len(data):
-                raise ImageDecodeError("truncated JPEG frame header")
-            height, width = struct.unpack(">HH", data[position + 5 : position + 9])
-            return width, height
-        position += 2 + int.from_bytes(data[position + 2 : position + 4], "big")
-
-
-def _bmp_size(data: bytes) -> tuple[int, int] | None:
-    if len(data) < 26:
-        raise ImageDecodeError("truncated BMP header")
-    if int.from_bytes(data[14:18], "little") == 12:  # the old OS/2 header: 16-bit sizes
-        width, height = struct.unpack("<HH", data[18:22])
-    else:
-        width, height = struct.unpack("<ii", data[18:26])  # negative height: rows run top-down
-    return abs(width), abs(height)
-
-
-def _webp_size(data: bytes) -> tuple[int, int] | None:
-    if data[8:12] != b"WEBP":
-        return None  # a RIFF file of another kind, which OpenCV will refuse
-    chunk = data[12:16]
-    if chunk == b"VP8 " and len(data) >= 30:  # lossy: 14-bit sizes after the key frame's start code
-        width, height = struct.unpack("<HH", data[26:30])
-        return width & 0x3FFF, height & 0x3FFF
-    if chunk == b"VP8L" and len(data) >= 25:  # lossless: 14-bit sizes minus one, packed
-        bits = int.from_bytes(data[21:25], "little")
-        return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
-    if chunk == b"VP8X" and len(data) >= 30:  # extended: 24-bit canvas sizes minus one
-        return int.from_bytes(data[24:27], "little") + 1, int.from_bytes(data[27:30], "little") + 1
-    raise ImageDecodeError("corrupt WebP header")
-
-
-_TIFF_WIDTH, _TIFF_HEIGHT = 256, 257
-_TIFF_INTEGERS = {3: "H", 4: "I", 16: "Q"}  # SHORT, LONG, LONG8 (BigTIFF)
-
-
-def _tiff_size(data: bytes) -> tuple[int, int] | None:
-    # Classic TIFF: 4-byte IFD offsets, 2-byte entry counts, 12-byte entries with a 4-byte value;
-    # BigTIFF doubles all three. The first IFD describes the image that OpenCV decodes.
-    order = "<" if data[:2] == b"II" else ">"
-    big = data[2:4] in (b"+\x00", b"\x00+")
-    offset_format, count_format, entry_size = ("Q", "Q", 20) if big else ("I", "H", 12)
-    try:
-        (ifd,) = struct.unpack_from(order + offset_format, data, 8 if big else 4)
-        if ifd >= len(data):
-            raise ImageDecodeError("truncated TIFF header")
-        (count,) = struct.unpack_from(order + count_format, data, ifd)
-        first = ifd + struct.calcsize(count_format)
-        sizes = {}
-        for entry in range(first, first + entry_size * min(count, len(data) // entry_size), entry_size):
-            tag, kind = struct.unpack_from(order + "HH", data, entry)
-            if tag in (_TIFF_WIDTH, _TIFF_HEIGHT):
-                if kind not in _TIFF_INTEGERS:
-                    raise ImageDecodeError("corrupt TIFF (an image size that is not an integer)")
-                (sizes[tag],) = struct.unpack_from(
-                    order + _TIFF_INTEGERS[kind], data, entry + entry_size - (8 if big else 4)
-                )
-                if len(sizes) == 2:
-                    return sizes[_TIFF_WIDTH], sizes[_TIFF_HEIGHT]
-    except struct.error as exc:
-        raise ImageDecodeError("truncated TIFF header") from exc
-    raise ImageDecodeError("corrupt TIFF (no image size)")
-
-
-_HEADER_READERS: tuple[tuple[bytes, Callable[[bytes], tuple[int, int] | None]], ...] = (
-    (_PNG_SIGNATURE, _png_size),
-    (_JPEG_SIGNATURE, _jpeg_size),
-    (b"BM", _bmp_size),
-    (b"RIFF", _webp_size),
-    (b"II*\x00", _tiff_size),
-    (b"MM\x00*", _tiff_size),
-    (b"II+\x00", _tiff_size),
-    (b"MM\x00+", _tiff_size),
-)
-
-
-def _announced_size(data: bytes) -> tuple[int, int] | None:
-    for signature, reader in _HEADER_READERS:
-        if data.startswith(signature):
-            return reader(data)
-    return None
-
-
 # --- Sources ---------------------------------------------------------------------------------------
 
 
@@ -280,13 +85,19 @@ class FrameSource(ABC):
         self._iterated = False
 
     def __iter__(self) -> Iterator[Frame]:
+        """The source's frames, once.
+
+        Raises:
+            RuntimeError: the source was iterated before.
+        """
         if self._iterated:
             raise RuntimeError(f"source {self.name} is read once; open it again to read it again")
         self._iterated = True
         return self._frames()
 
     @abstractmethod
-    def _frames(self) -> Iterator[Frame]: ...
+    def _frames(self) -> Iterator[Frame]:
+        """The frames, until the source ends or is closed; what ``__iter__`` returns."""
 
     @abstractmethod
     def close(self) -> None:
@@ -316,6 +127,7 @@ class ImageSource(FrameSource):
         self._closed = False
 
     def _frames(self) -> Iterator[Frame]:
+        """Each file that decodes, as a frame; the others go to :meth:`_skip`."""
         for path in self.paths:
             if self._closed:
                 return
@@ -332,6 +144,7 @@ class ImageSource(FrameSource):
             yield frame
 
     def _skip(self, path: Path, reason: str) -> None:
+        """Log an unreadable file and record it in ``stats.skipped``."""
         log.warning("skipping %s: %s", path, reason)
         self.stats.skipped.append((str(path), reason))
 
@@ -339,31 +152,60 @@ class ImageSource(FrameSource):
         self._closed = True
 
 
-def _is_image_name(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_EXTENSIONS
-
-
 def _image_files(spec: str) -> list[Path]:
+    """The files an :class:`ImageSource` reads for ``spec``, sorted; never empty.
+
+    Raises:
+        SourceError: no such file or folder, or a folder or pattern without an image file.
+    """
     path = Path(spec)
-    kinds = ", ".join(sorted(IMAGE_EXTENSIONS))
     if path.is_dir():
-        try:
-            files = sorted(p for p in path.iterdir() if p.is_file() and _is_image_name(p))
-        except OSError as exc:
-            raise SourceError(f"cannot list folder {spec}: {exc.strerror or exc}") from exc
-        if not files:
-            raise SourceError(f"folder {spec} holds no image file ({kinds})")
-        return files
+        return _folder_images(spec)
     if path.exists():
         return [path]
     if any(character in spec for character in "*?["):
-        matches = sorted(Path(match) for match in glob.glob(spec, recursive=True))
-        files = [match for match in matches if match.is_file() and _is_image_name(match)]
-        if not files:
-            others = f"; it matches {len(matches)} other paths" if matches else ""
-            raise SourceError(f"no image file ({kinds}) matches {spec}{others}")
-        return files
+        return _matching_images(spec)
     raise SourceError(f"no such file or folder: {spec}")
+
+
+def _folder_images(folder: str) -> list[Path]:
+    """The files directly in ``folder`` with an image extension, sorted; never empty.
+
+    Raises:
+        SourceError: the folder cannot be listed or holds no such file.
+    """
+    try:
+        files = sorted(p for p in Path(folder).iterdir() if p.is_file() and _is_image_name(p))
+    except OSError as exc:
+        raise SourceError(f"cannot list folder {folder}: {exc.strerror or exc}") from exc
+    if not files:
+        raise SourceError(f"folder {folder} holds no image file ({_IMAGE_KINDS})")
+    return files
+
+
+def _matching_images(pattern: str) -> list[Path]:
+    """The files matching the glob ``pattern`` (``**`` recursing) with an image extension, sorted.
+
+    Raises:
+        SourceError: no such file matches, saying how many other paths do.
+    """
+    matches = sorted(Path(match) for match in glob.glob(pattern, recursive=True))
+    files = [match for match in matches if match.is_file() and _is_image_name(match)]
+    if not files:
+        others = f"; it matches {len(matches)} other paths" if matches else ""
+        raise SourceError(f"no image file ({_IMAGE_KINDS}) matches {pattern}{others}")
+    return files
+
+
+def _is_image_name(path: Path) -> bool:
+    """Whether ``path`` ends in one of :data:`IMAGE_EXTENSIONS`, in any case."""
+    return path.suffix.lower() in IMAGE_EXTENSIONS
+
+
+def _native_fps(capture: cv2.VideoCapture) -> float | None:
+    """The frame rate ``capture`` reports, or None when it reports none that makes sense."""
+    fps = capture.get(cv2.CAP_PROP_FPS)
+    return fps if math.isfinite(fps) and fps > 0 else None
 
 
 class VideoSource(FrameSource):
@@ -392,8 +234,7 @@ class VideoSource(FrameSource):
         if self._first is None:
             self.close()
             raise SourceError(f"{path} opens as a video but yields no frame")
-        fps = self._capture.get(cv2.CAP_PROP_FPS)
-        self.fps = fps if math.isfinite(fps) and fps > 0 else None
+        self.fps = _native_fps(self._capture)
 
     def _restart(self) -> tuple[np.ndarray, float] | None:
         """Open the file again from its start and read its first frame (None once closed)."""
@@ -420,6 +261,7 @@ class VideoSource(FrameSource):
             return image, time.monotonic()
 
     def _frames(self) -> Iterator[Frame]:
+        """Every frame of every lap, indices counting on across laps, until the end or a close."""
         for lap in range(self._loop):
             read = self._first if lap == 0 else self._restart()
             self._first = None
@@ -484,16 +326,22 @@ class LiveSource(FrameSource):
         self._error: Exception | None = None
         self._thread: threading.Thread | None = None
         self._capture = self._open_first(1 + (max_retries if retry_first_open else 0))
-        fps = self._capture.get(cv2.CAP_PROP_FPS)
-        self.fps = fps if math.isfinite(fps) and fps > 0 else None
+        self.fps = _native_fps(self._capture)
 
     def _not_open_message(self, tries: int) -> str:
+        """The message of the :class:`SourceError` raised when the first open fails ``tries`` times."""
         return f"{self.name} does not open ({tries} tries)"
 
     def _backoff(self, attempt: int) -> float:
+        """Seconds to wait before retry ``attempt`` (from 1): ``backoff_s`` doubling, capped."""
         return min(self._backoff_s * 2 ** (attempt - 1), self._max_backoff_s)
 
     def _open_first(self, tries: int) -> cv2.VideoCapture:
+        """An open capture, after at most ``tries`` attempts with a backoff between them.
+
+        Raises:
+            SourceError: no attempt opens it.
+        """
         for attempt in range(tries):
             if attempt:
                 time.sleep(self._backoff(attempt))
@@ -505,6 +353,7 @@ class LiveSource(FrameSource):
         raise SourceError(self._not_open_message(tries))
 
     def _open(self) -> cv2.VideoCapture | None:
+        """A new open capture, or None (logged when OpenCV raises) when it does not open."""
         try:
             capture = self._factory(self._target)
         except cv2.error as exc:
@@ -516,14 +365,15 @@ class LiveSource(FrameSource):
         return None
 
     def _frames(self) -> Iterator[Frame]:
+        """The newest frame each time the consumer asks, until closed or the reader ends.
+
+        Raises:
+            SourceError: the stream stayed down (or whatever else stopped the reader thread).
+        """
         self._start()
         while True:
             with self._condition:
-                self._condition.wait_for(
-                    lambda: (
-                        self._closed or self._latest is not None or self._error is not None or self._finished
-                    )
-                )
+                self._condition.wait_for(self._consumer_has_news)
                 if self._closed:
                     return
                 frame, self._latest, error = self._latest, None, self._error
@@ -535,7 +385,12 @@ class LiveSource(FrameSource):
             else:
                 return
 
+    def _consumer_has_news(self) -> bool:
+        """Whether the consumer has something to act on; called with the condition held."""
+        return self._closed or self._latest is not None or self._error is not None or self._finished
+
     def _start(self) -> None:
+        """Hand the capture to a new reader thread and start it, unless the source is closed."""
         with self._condition:
             if self._closed:
                 return
@@ -559,24 +414,9 @@ class LiveSource(FrameSource):
                     continue
                 if capture is not None:
                     capture.release()
-                    capture = None
-                if failures == self._max_retries:
-                    raise SourceError(
-                        f"{self.name} stayed down: no frame after {failures} reconnection tries"
-                    )
+                    capture = None  # so that finally does not release it again when _reconnect raises
                 failures += 1
-                delay = self._backoff(failures)
-                log.warning(
-                    "%s: no frame; reconnecting in %.1f s (try %d of %d)",
-                    self.name,
-                    delay,
-                    failures,
-                    self._max_retries,
-                )
-                if self._stop.wait(delay):
-                    break
-                self.stats.reconnects += 1
-                capture = self._open()
+                capture = self._reconnect(failures)  # None once closed: the loop ends
         except Exception as exc:  # handed to the consumer, which raises it
             with self._condition:
                 self._error = exc
@@ -587,6 +427,29 @@ class LiveSource(FrameSource):
             with self._condition:
                 self._finished = True
                 self._condition.notify_all()
+
+    def _reconnect(self, attempt: int) -> cv2.VideoCapture | None:
+        """Wait out the backoff before reconnection ``attempt`` (from 1), then open a new capture.
+
+        Returns None when the capture does not open, or when the source is closed during the wait.
+
+        Raises:
+            SourceError: ``attempt`` is past ``max_retries``: the stream stayed down.
+        """
+        if attempt > self._max_retries:
+            raise SourceError(f"{self.name} stayed down: no frame after {attempt - 1} reconnection tries")
+        delay = self._backoff(attempt)
+        log.warning(
+            "%s: no frame; reconnecting in %.1f s (try %d of %d)",
+            self.name,
+            delay,
+            attempt,
+            self._max_retries,
+        )
+        if self._stop.wait(delay):
+            return None
+        self.stats.reconnects += 1
+        return self._open()
 
     def _grab(self, capture: cv2.VideoCapture | None) -> np.ndarray | None:
         """The next frame as BGR uint8, or None when there is none (no capture, failed read)."""
@@ -600,6 +463,7 @@ class LiveSource(FrameSource):
             return None
 
     def _publish(self, frame: Frame) -> None:
+        """Put ``frame`` in the one-slot buffer, counting the unconsumed frame it replaces as dropped."""
         with self._condition:
             if self._latest is not None:
                 self.stats.dropped += 1
@@ -715,12 +579,22 @@ def _redacted(url: str) -> str:
 
 
 def _open_camera(index: int, loop: int) -> FrameSource:
+    """A :class:`CameraSource` for ``index`` (``loop`` is always 1 here).
+
+    Raises:
+        SourceError: ``index`` is not an integer from 0, or the camera does not open.
+    """
     if isinstance(index, bool) or not isinstance(index, int) or index < 0:
         raise SourceError(f"a camera is a number from 0, not {index!r}")
     return CameraSource(index)
 
 
 def _open_demo(_: bool, loop: int) -> FrameSource:
+    """The shipped demo clip as a :class:`VideoSource` named ``"demo"``, played ``loop`` times.
+
+    Raises:
+        SourceError: the clip is missing from this installation.
+    """
     if not DEMO_CLIP.is_file():
         raise SourceError(
             f"the demo clip is missing from this installation ({DEMO_CLIP}); reinstall faceedge"
