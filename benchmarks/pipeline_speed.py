@@ -21,12 +21,12 @@ import time
 from pathlib import Path
 
 
-def pipeline_fps(model: str | None, video: str | None, loops: int, backend: str) -> dict:
+def pipeline_fps(model: str | None, video: str | None, loops: int, backend: str, every: int) -> dict:
     from faceedge.runtime.pipeline import FacePipeline
     from faceedge.runtime.run import run_pipeline
     from faceedge.runtime.sources import open_source
 
-    with FacePipeline(model, backend=backend) as pipeline:
+    with FacePipeline(model, backend=backend, classify_every=every) as pipeline:
         warm = open_source(demo=True) if video is None else open_source(video=video)
         run_pipeline(warm, pipeline, max_frames=30)  # sessions and caches warm
         source = open_source(demo=True, loop=loops) if video is None else open_source(video=video)
@@ -34,6 +34,7 @@ def pipeline_fps(model: str | None, video: str | None, loops: int, backend: str)
         backends = pipeline.backends
     return {
         "model": model or "bundled gender.onnx",
+        "classify_every": every,
         "backends": backends,
         "frames": summary.frames,
         "faces_per_frame": round(summary.faces / max(summary.frames, 1), 2),
@@ -74,10 +75,15 @@ def main() -> None:
     parser.add_argument("--loops", type=int, default=5, help="times the demo clip is played")
     parser.add_argument("--models", nargs="*", default=[None, "faceedge/models/gender_int8.onnx"])
     parser.add_argument("--backend", default="cpu")
+    parser.add_argument("--classify-every", type=int, nargs="*", default=[1, 3])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    runs = [pipeline_fps(m, args.video, args.loops, args.backend) for m in args.models]
+    runs = [
+        pipeline_fps(m, args.video, args.loops, args.backend, every)
+        for m in args.models
+        for every in args.classify_every
+    ]
     result = {
         "machine": {
             "platform": platform.platform(),
@@ -94,12 +100,13 @@ def main() -> None:
     lines = [
         f"Source: {result['source']}; {result['machine']['cpus']} CPUs, {result['machine']['platform']}.",
         "",
-        "| classifier | FPS | faces/frame | " + " | ".join(f"{s} ms" for s in stages) + " |",
-        "| --- | --- | --- | " + " | ".join("---" for _ in stages) + " |",
+        "| classifier | classify every | FPS | faces/frame | " + " | ".join(f"{s} ms" for s in stages) + " |",
+        "| --- | --- | --- | --- | " + " | ".join("---" for _ in stages) + " |",
     ]
     for run in runs:
         cells = " | ".join(f"{run['stage_ms'].get(s, 0):.2f}" for s in stages)
-        lines.append(f"| {Path(run['model']).name} | {run['fps']} | {run['faces_per_frame']} | {cells} |")
+        name, every = Path(run["model"]).name, run["classify_every"]
+        lines.append(f"| {name} | {every} | {run['fps']} | {run['faces_per_frame']} | {cells} |")
     lines += ["", f"Process start to first frame (s): {', '.join(map(str, result['first_frame_s']))}"]
     (args.out / "pipeline_speed.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -75,8 +75,10 @@ def test_small_faces_are_skipped_and_the_rest_cropped_at_the_classifier_size(tem
     names = ("right_eye", "left_eye", "mouth_centre")
     big = Detection((50, 50, 120, 120), 0.9, ((90, 100), (130, 100), (110, 140)), names)
     small = Detection((200, 200, 12, 12), 0.9, ((203, 204), (209, 204), (206, 209)), names)
-    chips, kept = FaceCropper(template, input_size=96, min_face=20).crops(image, [small, big])
-    assert kept == [1] and chips.shape == (1, 96, 96, 3) and chips.dtype == np.uint8
+    cropper = FaceCropper(template, input_size=96, min_face=20)
+    assert cropper.large_enough([small, big]) == [1]
+    chips = cropper.crops(image, [big])
+    assert chips.shape == (1, 96, 96, 3) and chips.dtype == np.uint8
 
 
 def test_a_face_cut_by_the_border_is_cropped_with_black_outside_the_image(template):

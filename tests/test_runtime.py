@@ -134,3 +134,20 @@ def test_backends_say_what_really_runs(pipeline):
         "classifier": "cpu (CPUExecutionProvider)",
         "detector": "cpu (CPUExecutionProvider)",
     }
+
+
+def test_classifying_tracked_faces_every_third_frame_calls_the_model_a_third_as_often(
+    demo_frames, monkeypatch
+):
+    with FacePipeline(backend="cpu", classify_every=3) as pipeline:
+        batches = []
+        run = pipeline.classifier.backend.run
+        monkeypatch.setattr(
+            pipeline.classifier.backend,
+            "run",
+            lambda feeds: batches.append(len(next(iter(feeds.values())))) or run(feeds),
+        )
+        results = [pipeline.process(frame, i, "demo") for i, frame in enumerate(demo_frames)]
+    assert sum(batches) == 2 * 10  # 30 frames, 2 faces, each classified on frames 0, 3, 6, ...
+    assert all(len(r.faces) == 2 and all(0 <= f.p_female <= 1 for f in r.faces) for r in results)
+    assert len({f.track for r in results for f in r.faces}) == 2

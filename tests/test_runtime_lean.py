@@ -1,19 +1,57 @@
-"""The runtime side stays lean: importing it never loads the training stack."""
+"""The runtime side stays lean: importing it, or starting `faceedge run`, never loads the training stack."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
-HEAVY = ("tensorflow", "keras", "tf2onnx", "onnx")
+HEAVY = ("tensorflow", "keras", "tf2onnx", "onnx", "matplotlib", "skimage", "tensorrt")
+RUNTIME_MODULES = (
+    "faceedge.runtime",
+    "faceedge.runtime.pipeline",
+    "faceedge.runtime.run",
+    "faceedge.runtime.cli",
+    "faceedge.runtime.doctor",
+    "faceedge.runtime.sources",
+    "faceedge.runtime.outputs",
+    "faceedge.runtime.yunet",
+    "faceedge.runtime.blazeface",
+    "faceedge.runtime.tensorrt_engine",
+    "faceedge.runtime.backends.onnxruntime",
+    "faceedge.runtime.backends.tensorrt",
+    "faceedge.bundled",
+    "faceedge.manifest",
+)
+
+
+def _heavy_modules_after(code: str) -> list[str]:
+    probe = (
+        f"import json, sys\n{code}\n"
+        f"print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def test_importing_the_runtime_loads_no_training_package():
+    assert _heavy_modules_after("\n".join(f"import {m}" for m in RUNTIME_MODULES)) == []
+
+
+def test_running_the_pipeline_loads_no_training_package():
     code = (
-        "import sys\n"
-        "import faceedge.runtime, faceedge.runtime.blazeface, faceedge.runtime.tensorrt_engine\n"
-        "import faceedge.runtime.inputs, faceedge.bundled, faceedge.manifest\n"
-        f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))\n"
+        "import numpy as np\n"
+        "from faceedge.runtime.pipeline import FacePipeline\n"
+        "with FacePipeline(backend='cpu') as p:\n"
+        "    p.process(np.zeros((240, 320, 3), np.uint8))\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    assert result.stdout.strip() == "[]", result.stdout
+    assert _heavy_modules_after(code) == []
+
+
+def test_faceedge_run_help_loads_no_training_package():
+    code = (
+        "from typer.testing import CliRunner\n"
+        "from faceedge.cli import app\n"
+        "assert CliRunner().invoke(app, ['run', '--help']).exit_code == 0\n"
+    )
+    assert _heavy_modules_after(code) == []

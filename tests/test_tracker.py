@@ -259,6 +259,8 @@ def test_mismatched_or_malformed_inputs_are_value_errors():
     with pytest.raises(ValueError, match=r"\(n, 4\)"):
         tracker.update(0, np.zeros((2, 3)), np.zeros(2))
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        tracker.update(0, np.zeros((1, 4)), np.array([1.5]))
+    with pytest.raises(ValueError, match="starts a track but was not classified"):
         tracker.update(0, np.zeros((1, 4)), np.array([np.nan]))
     with pytest.raises(ValueError, match="finite"):
         tracker.update(0, np.full((1, 4), np.inf), np.array([0.5]))
@@ -288,3 +290,29 @@ def test_frames_must_increase():
 def test_parameters_out_of_range_are_value_errors(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         FaceTracker(**kwargs)
+
+
+# Classifying each track every few frames
+
+
+def test_due_asks_for_new_faces_and_for_tracks_not_classified_for_every_frames():
+    tracker = FaceTracker(min_hits=1)
+    faces = np.array([box(0, 0), box(300, 0)], dtype=float)
+    assert tracker.due(0, faces, every=3).tolist() == [True, True]  # new faces
+    tracker.update(0, faces, np.array([0.9, 0.1]))
+    assert tracker.due(1, faces, every=3).tolist() == [False, False]
+    tracker.update(1, faces, np.array([np.nan, np.nan]))
+    newcomer = np.vstack([faces, [box(600, 0)]])
+    assert tracker.due(2, newcomer, every=3).tolist() == [False, False, True]
+    tracker.update(2, newcomer, np.array([np.nan, np.nan, 0.5]))
+    assert tracker.due(3, newcomer, every=3).tolist() == [True, True, False]
+    assert tracker.due(3, newcomer, every=1).tolist() == [True, True, True]
+
+
+def test_a_face_left_unclassified_keeps_its_track_average_and_label():
+    tracker = FaceTracker(min_hits=1)
+    face = np.array([box(0, 0)], dtype=float)
+    (first,), _ = tracker.update(0, face, np.array([0.9]))
+    (kept,), _ = tracker.update(1, face, np.array([np.nan]))
+    assert kept.track == first.track and kept.p_female == first.p_female and kept.gender == "female"
+    assert kept.hits == 2  # still seen, only not classified

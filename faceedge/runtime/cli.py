@@ -61,6 +61,9 @@ def run(
     min_face: Annotated[
         int, typer.Option(help="Faces narrower than this many pixels are not classified.")
     ] = 20,
+    classify_every: Annotated[
+        int, typer.Option(min=1, help="Classify each tracked face every N frames (new faces at once).")
+    ] = 1,
     no_detect: Annotated[
         bool, typer.Option("--no-detect", help="Each image is one face crop already.")
     ] = False,
@@ -68,10 +71,8 @@ def run(
         str | None,
         typer.Option(
             "--json",
-            is_flag=False,
-            flag_value="-",
             metavar="[PATH]",
-            help="Write JSON lines, one per frame, to stdout or PATH.",
+            help="Write JSON lines, one per frame, to stdout (no PATH, or -) or to PATH.",
         ),
     ] = None,
     events: Annotated[
@@ -132,6 +133,7 @@ def run(
             detect=not no_detect,
             track=image is None,
             min_face=min_face,
+            classify_every=classify_every,
             cache_dir=cache_dir,
         )
         for stage, what in pipeline.backends.items():

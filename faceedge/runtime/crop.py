@@ -70,7 +70,8 @@ def similarity(source: np.ndarray, target: np.ndarray) -> np.ndarray:
 class FaceCropper:
     """Detections -> classifier chips (RGB uint8, ``input_size`` square), framed like the training chips.
 
-    Faces whose box is narrower than ``min_face`` pixels are skipped: too few pixels to tell.
+    Faces whose box is narrower than ``min_face`` pixels are not worth a chip: too few pixels to tell
+    (see :meth:`large_enough`).
     """
 
     def __init__(self, template: ChipTemplate, input_size: int, min_face: int = 20) -> None:
@@ -95,10 +96,13 @@ class FaceCropper:
         )
         return chip_to_input(chip, self.input_size)
 
-    def crops(self, bgr: np.ndarray, faces: list[Detection]) -> tuple[np.ndarray, list[int]]:
-        """Chips ``(n, size, size, 3)`` of the faces large enough, and their indices in ``faces``."""
-        kept = [i for i, face in enumerate(faces) if face.box[2] >= self.min_face]
-        chips = np.empty((len(kept), self.input_size, self.input_size, 3), dtype=np.uint8)
-        for row, i in enumerate(kept):
-            chips[row] = self.crop(bgr, faces[i])
-        return chips, kept
+    def large_enough(self, faces: list[Detection]) -> list[int]:
+        """The indices of the faces at least ``min_face`` pixels wide."""
+        return [i for i, face in enumerate(faces) if face.box[2] >= self.min_face]
+
+    def crops(self, bgr: np.ndarray, faces: list[Detection]) -> np.ndarray:
+        """Chips ``(n, size, size, 3)`` of ``faces``, in their order."""
+        chips = np.empty((len(faces), self.input_size, self.input_size, 3), dtype=np.uint8)
+        for row, face in enumerate(faces):
+            chips[row] = self.crop(bgr, face)
+        return chips

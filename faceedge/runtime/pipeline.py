@@ -120,6 +120,9 @@ class FacePipeline:
         detect: ``False`` treats every frame as one face chip already (datasets of crops).
         track: ``False`` classifies every frame on its own (still images); no track ids.
         min_face: faces narrower than this many pixels are not classified.
+        classify_every: with tracking, classify each tracked face every this many frames (new
+            faces at once) and keep its smoothed probability in between; 1 classifies every face
+            of every frame.
 
     Raises:
         ModelError, BackendError: a model that does not load or a backend that cannot run here.
@@ -136,8 +139,12 @@ class FacePipeline:
         detect: bool = True,
         track: bool = True,
         min_face: int = 20,
+        classify_every: int = 1,
         cache_dir: Path | None = None,
     ) -> None:
+        if classify_every < 1:
+            raise ValueError(f"classify_every must be 1 or more, not {classify_every}")
+        self.classify_every = classify_every
         self.classifier = GenderClassifier(model or bundled_path("gender"), backend, cache_dir)
         self.detector: FaceDetector | None = None
         if detect:
@@ -180,19 +187,27 @@ class FacePipeline:
         height, width = bgr.shape[:2]
         if self.detector is None:
             detections = [Detection((0.0, 0.0, float(width), float(height)), 1.0, (), ())]
-            lap("detect")
-            chips, kept = chip_to_input(bgr, self.classifier.input_size)[None], [0]
+            kept = [0]
         else:
             detections = self.detector.detect(bgr)
-            lap("detect")
-            chips, kept = self.cropper.crops(bgr, detections)
-        lap("crop")
-        p_female = self.classifier.predict(chips)
-        lap("classify")
+            kept = self.cropper.large_enough(detections)
+        lap("detect")
         boxes = np.array([_clamp(detections[i].box, width, height) for i in kept], dtype=np.float64)
+        boxes = boxes.reshape(-1, 4)
+        due = np.ones(len(kept), dtype=bool)
+        if self.tracker is not None and self.classify_every > 1:
+            due = self.tracker.due(index, boxes, self.classify_every)
+        if self.detector is None:
+            chips = chip_to_input(bgr, self.classifier.input_size)[None]
+        else:
+            chips = self.cropper.crops(bgr, [detections[i] for i, d in zip(kept, due) if d])
+        lap("crop")
+        p_female = np.full(len(kept), np.nan, dtype=np.float32)
+        p_female[due] = self.classifier.predict(chips)  # one call for all the faces of the frame
+        lap("classify")
         events: list[TrackEvent] = []
         if self.tracker is not None:
-            tracked, events = self.tracker.update(index, boxes.reshape(-1, 4), p_female)
+            tracked, events = self.tracker.update(index, boxes, p_female)
             labels = [(t.gender, t.p_female, t.track) for t in tracked]
         else:
             labels = [(self.classifier.label(float(p)), float(p), None) for p in p_female]

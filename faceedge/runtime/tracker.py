@@ -75,6 +75,7 @@ class _Track:
     velocity: np.ndarray = field(default_factory=lambda: np.zeros(2))
     hits: int = 1
     started: bool = False
+    classified: int = 0  # the last frame whose P(female) went into the average
 
     def predicted(self, frame: int) -> np.ndarray:
         """Where the box should be at ``frame``: the centre moves on at the track's velocity, the
@@ -147,11 +148,25 @@ class FaceTracker:
         """Live tracks, started or not."""
         return len(self._tracks)
 
+    def due(self, frame: int, boxes: np.ndarray, every: int) -> np.ndarray:
+        """Which of this frame's faces need the classifier, when each track is classified only every
+        ``every`` frames: new faces, and faces of tracks last classified ``every`` or more frames ago.
+
+        Changes nothing: :meth:`update` with the same frame and boxes matches the faces the same way.
+        """
+        boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+        needed = np.ones(len(boxes), dtype=bool)
+        if every > 1:
+            for face, track in self._match(int(frame), boxes).items():
+                needed[face] = frame - track.classified >= every
+        return needed
+
     def update(
         self, frame: int, boxes: np.ndarray, p_female: np.ndarray
     ) -> tuple[list[TrackedFace], list[TrackEvent]]:
         """Take one frame's faces: ``boxes`` ``(n, 4)`` as (x, y, w, h) pixels, ``p_female`` ``(n,)``
-        the classifier's raw outputs; ``n`` may be 0.
+        the classifier's raw outputs; ``n`` may be 0. A NaN P(female) means that face was not
+        classified this frame (see :meth:`due`): its track keeps its average.
 
         Returns one ``TrackedFace`` per input face, in input order, and this frame's events: the
         "end" of tracks dropped now (their ``frame`` is earlier), then the "start" of tracks that
@@ -159,7 +174,8 @@ class FaceTracker:
 
         Raises:
             ValueError: ``frame`` not after the previous one (since ``finish()``), a shape that is
-                not ``(n, 4)`` and ``(n,)``, a box that is not finite, or a P(female) outside [0, 1].
+                not ``(n, 4)`` and ``(n,)``, a box that is not finite, a P(female) outside [0, 1], or a
+                NaN for a face that starts a new track.
         """
         boxes, p_female = _checked(boxes, p_female)
         frame = int(frame)
@@ -178,6 +194,8 @@ class FaceTracker:
             if i in pairs:
                 track = pairs[i]
                 self._observe(track, frame, box, float(p))
+            elif np.isnan(p):
+                raise ValueError(f"face {i} of frame {frame} starts a track but was not classified")
             else:
                 track = self._new_track(frame, box, float(p))
             if not track.started and track.hits >= self.min_hits:
@@ -221,7 +239,9 @@ class FaceTracker:
         return events
 
     def _new_track(self, frame: int, box: np.ndarray, p: float) -> _Track:
-        track = _Track(self._next_id, box.copy(), frame, p, FEMALE if p >= self.threshold else MALE)
+        track = _Track(
+            self._next_id, box.copy(), frame, p, FEMALE if p >= self.threshold else MALE, classified=frame
+        )
         self._next_id += 1
         self._tracks.append(track)
         return track
@@ -232,6 +252,9 @@ class FaceTracker:
         weight = 1.0 if track.hits == 1 else _VELOCITY_WEIGHT
         track.velocity = weight * step + (1 - weight) * track.velocity
         track.box, track.frame, track.hits = box.copy(), frame, track.hits + 1
+        if np.isnan(p):  # not classified this frame: the average stands
+            return
+        track.classified = frame
         # Averaged as probabilities, not logits: one frame can then move the average by at most
         # `smoothing`, whereas in logit space a single overconfident frame (a blurred or turned face,
         # p = 0.9999, logit 9.2) would outweigh several ordinary ones. The threshold and hysteresis
@@ -255,8 +278,8 @@ def _checked(boxes: np.ndarray, p_female: np.ndarray) -> tuple[np.ndarray, np.nd
         raise ValueError(f"{len(boxes)} boxes need p_female of shape ({len(boxes)},), not {p_female.shape}")
     if not np.all(np.isfinite(boxes)):
         raise ValueError("boxes must be finite")
-    # A NaN would stay in the track's average for the rest of its life.
-    bad = ~((p_female >= 0) & (p_female <= 1))
+    # NaN marks a face that was not classified this frame; any other value must be a probability.
+    bad = ~((p_female >= 0) & (p_female <= 1)) & ~np.isnan(p_female)
     if bad.any():
         raise ValueError(f"p_female must be probabilities in [0, 1], got {p_female[bad][0]}")
     return boxes, p_female

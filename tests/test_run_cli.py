@@ -1,0 +1,210 @@
+"""`faceedge run` and `faceedge doctor` end to end: outputs, bad input, interruption."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+pytest.importorskip("onnxruntime")
+from faceedge.cli import app, with_optional_values  # noqa: E402
+from faceedge.runtime.sources import DEMO_CLIP  # noqa: E402
+
+runner = CliRunner()
+
+
+def _lines(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _frames_in(video) -> tuple[int, tuple[int, int]]:
+    capture = cv2.VideoCapture(str(video))
+    count, size = 0, None
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        count, size = count + 1, frame.shape[:2]
+    capture.release()
+    return count, size
+
+
+def test_the_demo_writes_json_lines_and_an_annotated_video(tmp_path):
+    out, video = tmp_path / "faces.jsonl", tmp_path / "annotated.mp4"
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "--source",
+            "demo",
+            "--no-display",
+            "--json",
+            str(out),
+            "--save",
+            str(video),
+            "--max-frames",
+            "20",
+        ],
+    )
+    assert result.exit_code == 0, result.output
+    lines = _lines(out)
+    assert [line["frame"] for line in lines] == list(range(20))
+    assert all(line["source"] == "demo" and len(line["faces"]) == 2 for line in lines)
+    face = lines[0]["faces"][0]
+    assert set(face) == {"box", "score", "gender", "p_female", "track"} and len(face["box"]) == 4
+    assert face["gender"] in {"female", "male"} and 0 <= face["p_female"] <= 1
+    assert _frames_in(video) == (20, (720, 1280))
+    assert "20 frames, 40 faces" in result.output and "FPS" in result.output
+
+
+def test_events_give_one_start_and_one_end_per_person(tmp_path):
+    out = tmp_path / "events.jsonl"
+    result = runner.invoke(app, ["run", "--source", "demo", "--no-display", "--json", str(out), "--events"])
+    assert result.exit_code == 0, result.output
+    events = _lines(out)
+    assert sorted(e["event"] for e in events) == ["end", "end", "start", "start"]
+    assert {e["track"] for e in events if e["event"] == "start"} == {
+        e["track"] for e in events if e["event"] == "end"
+    }
+    assert all(e["frame"] == 89 for e in events if e["event"] == "end")  # seen to the clip's last frame
+
+
+def test_json_without_a_path_writes_to_stdout():
+    assert with_optional_values(["run", "--json"]) == ["run", "--json", "-"]
+    assert with_optional_values(["run", "--json", "--events"]) == ["run", "--json", "-", "--events"]
+    assert with_optional_values(["run", "--json", "out.jsonl"]) == ["run", "--json", "out.jsonl"]
+    result = runner.invoke(
+        app, ["run", "--source", "demo", "--no-display", "--json", "-", "--max-frames", "3"]
+    )
+    assert result.exit_code == 0
+    frames = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert [f["frame"] for f in frames] == [0, 1, 2]
+
+
+def _write_images(folder):
+    folder.mkdir()
+    frame = _demo_frame()
+    cv2.imwrite(str(folder / "a_colour.jpg"), frame)
+    cv2.imwrite(str(folder / "b_gray.png"), cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
+    cv2.imwrite(str(folder / "c_rgba.png"), cv2.cvtColor(frame, cv2.COLOR_BGR2BGRA))
+    cv2.imwrite(str(folder / "d_16bit.png"), frame.astype(np.uint16) * 257)
+    cv2.imwrite(str(folder / "e_tiny.png"), np.zeros((1, 1, 3), np.uint8))
+    (folder / "f_corrupt.jpg").write_bytes(b"\xff\xd8 not really a jpeg")
+    data = (folder / "a_colour.jpg").read_bytes()
+    (folder / "g_truncated.jpg").write_bytes(data[: len(data) // 2])
+
+
+def _demo_frame() -> np.ndarray:
+    capture = cv2.VideoCapture(str(DEMO_CLIP))
+    ok, frame = capture.read()
+    capture.release()
+    assert ok
+    return frame
+
+
+def test_a_folder_with_corrupt_images_is_processed_and_the_bad_ones_counted(tmp_path):
+    folder, out = tmp_path / "images", tmp_path / "faces.jsonl"
+    _write_images(folder)
+    result = runner.invoke(app, ["run", "--image", str(folder), "--no-display", "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    lines = {line["source"].rsplit("/", 1)[-1]: line for line in _lines(out)}
+    assert sorted(lines) == ["a_colour.jpg", "b_gray.png", "c_rgba.png", "d_16bit.png", "e_tiny.png"]
+    for name in ("a_colour.jpg", "c_rgba.png", "d_16bit.png"):
+        assert len(lines[name]["faces"]) == 2, name  # alpha dropped, 16 bits scaled down
+    assert len(lines["b_gray.png"]["faces"]) >= 1  # without colour the detector is less sure
+    assert all(face["track"] is None for line in lines.values() for face in line["faces"])  # stills
+    assert lines["e_tiny.png"]["faces"] == []
+    assert re.search(r"2 unreadable images skipped: \S*f_corrupt.jpg, \S*g_truncated.jpg", result.output)
+
+
+def test_no_detect_takes_each_image_as_a_face_crop(tmp_path):
+    folder, out = tmp_path / "crops", tmp_path / "faces.jsonl"
+    folder.mkdir()
+    cv2.imwrite(str(folder / "crop.png"), _demo_frame()[150:400, 150:400])
+    result = runner.invoke(
+        app, ["run", "--image", str(folder), "--no-detect", "--no-display", "--json", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    (line,) = _lines(out)
+    assert [face["box"] for face in line["faces"]] == [[0.0, 0.0, 250.0, 250.0]]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "choose one source"),
+        (["--camera", "0", "--source", "demo"], "choose one source: .* \\(got --camera, --source\\)"),
+        (["--video", "no/such/clip.mp4"], "no such video file"),
+        (["--image", "no/such/folder"], "no/such/folder"),
+        (["--camera", "99"], "camera 99 does not open"),
+        (["--source", "demo", "--model", "no/such/model.onnx"], "no manifest"),
+        (["--source", "demo", "--backend", "trt-engine"], "runs .engine files"),
+        (["--source", "demo", "--detector", "yunet"], "pass its ONNX file with --detector-model"),
+    ],
+)
+def test_user_errors_are_one_clear_line_and_exit_code(args, message):
+    result = runner.invoke(app, ["run", "--no-display", *args])
+    assert result.exit_code in (3, 9, 10), result.output
+    errors = [line for line in result.output.splitlines() if line.startswith("faceedge: error:")]
+    assert len(errors) == 1 and re.search(message, errors[0]), result.output
+    assert "Traceback" not in result.output
+
+
+def test_asking_for_a_window_without_a_display_is_an_error(monkeypatch):
+    monkeypatch.delenv("DISPLAY", raising=False)
+    monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
+    monkeypatch.setattr("sys.platform", "linux")
+    result = runner.invoke(app, ["run", "--source", "demo", "--display"])
+    assert result.exit_code == 9 and "run with --no-display" in result.output
+
+
+class _InterruptedSource:
+    """The demo clip, with Ctrl-C pressed while frame ``at`` is read."""
+
+    def __init__(self, at: int) -> None:
+        from faceedge.runtime.sources import open_source
+
+        self.inner = open_source(demo=True)
+        self.name, self.live, self.stats, self.fps = "demo", False, self.inner.stats, 30.0
+        self.at = at
+
+    def __iter__(self):
+        for frame in self.inner:
+            if frame.index == self.at:
+                raise KeyboardInterrupt
+            yield frame
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+def test_ctrl_c_closes_the_video_and_the_json_properly(tmp_path):
+    from faceedge.runtime.outputs import JsonLinesWriter, VideoSaver
+    from faceedge.runtime.pipeline import FacePipeline
+    from faceedge.runtime.run import run_pipeline
+
+    out, video = tmp_path / "faces.jsonl", tmp_path / "annotated.mp4"
+    with FacePipeline(backend="cpu") as pipeline:
+        summary = run_pipeline(
+            _InterruptedSource(at=7), pipeline, JsonLinesWriter(out), VideoSaver(video, 30.0)
+        )
+    assert summary.interrupted and summary.frames == 7
+    assert [line["frame"] for line in _lines(out)] == list(range(7))  # every line complete
+    assert _frames_in(video) == (7, (720, 1280))  # the file was finalised and plays
+    assert not [t for t in threading.enumerate() if t.name == "faceedge-reader" and t.is_alive()]
+
+
+def test_doctor_lists_what_runs_here():
+    result = runner.invoke(app, ["doctor"])
+    assert result.exit_code == 0, result.output
+    assert "backend" in result.output and "runs on CPUExecutionProvider" in result.output
+    findings = json.loads(runner.invoke(app, ["doctor", "--json"]).stdout)
+    by_name = {(f["section"], f["name"]): f for f in findings}
+    assert by_name[("backend", "cpu")]["ok"] is True
+    assert by_name[("model", "gender")]["ok"] is True
+    assert {"system", "gpu", "backend", "model", "io"} <= {f["section"] for f in findings}
