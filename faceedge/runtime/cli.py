@@ -15,6 +15,7 @@ import typer
 
 from faceedge.errors import SourceError
 from faceedge.runtime.detection import DetectorChoice
+from faceedge.runtime.pipeline import CLASSIFY_EVERY
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,7 @@ def run(
     ] = 20,
     classify_every: Annotated[
         int, typer.Option(min=1, help="Classify each tracked face every N frames (new faces at once).")
-    ] = 1,
+    ] = CLASSIFY_EVERY,
     no_detect: Annotated[
         bool, typer.Option("--no-detect", help="Each image is one face crop already.")
     ] = False,
