@@ -1,12 +1,11 @@
 # The two commands of the README. Each creates the virtual environment it needs and is safe to rerun.
-#   make demo   the lean runtime install, then the shipped model's summary and evaluation report
-#               and the models bundled in the package
+#   make demo   the lean runtime install, then `faceedge run` on the demo clip that ships with the
+#               package: one JSON line per person arriving and leaving, and the run's summary
 #   make test   the full development install (training stack included), then the whole test suite
 
 PYTHON ?= python3
 RUN_VENV := .venv/run
 DEV_VENV := .venv/dev
-MODEL_RUN ?= models/gender
 
 .PHONY: demo test lint clean
 
@@ -30,8 +29,7 @@ $(DEV_VENV)/.installed: pyproject.toml | $(DEV_VENV)/bin/python
 	touch $@
 
 demo: $(RUN_VENV)/.installed
-	$(RUN_VENV)/bin/faceedge report $(MODEL_RUN)
-	$(RUN_VENV)/bin/faceedge models
+	$(RUN_VENV)/bin/faceedge run --source demo --json --events
 
 test: $(DEV_VENV)/.installed
 	$(DEV_VENV)/bin/python -m pytest

@@ -54,7 +54,7 @@ def measure(data: str, split_file: str, model: str | None, detector: str, limit:
     correct_served = found & ((np.nan_to_num(served) >= threshold) == (labels == 1))
     return {
         "images": len(labels),
-        "model": str(model or bundled_path("gender")),
+        "model": Path(model or bundled_path("gender")).name,
         "detector": pipeline.detector.name,
         "faces_found": round(float(found.mean()), 4),
         "images_with_several_faces": several,

@@ -22,6 +22,7 @@ from pathlib import Path
 
 
 def pipeline_fps(model: str | None, video: str | None, loops: int, backend: str, every: int) -> dict:
+    """One headless run of the whole source (after a short warm-up) with one configuration."""
     from faceedge.runtime.pipeline import FacePipeline
     from faceedge.runtime.run import run_pipeline
     from faceedge.runtime.sources import open_source
@@ -41,6 +42,12 @@ def pipeline_fps(model: str | None, video: str | None, loops: int, backend: str,
         "fps": round(summary.fps, 1),
         "stage_ms": {k: round(v, 3) for k, v in summary.mean_ms().items()},
     }
+
+
+def median_run(runs: list[dict]) -> dict:
+    """The run with the median frame rate of repeated runs of one configuration, with the spread."""
+    ordered = sorted(runs, key=lambda run: run["fps"])
+    return {**ordered[len(ordered) // 2], "fps_runs": [run["fps"] for run in runs]}
 
 
 def first_frame_seconds(repeats: int) -> list[float]:
@@ -76,14 +83,17 @@ def main() -> None:
     parser.add_argument("--models", nargs="*", default=[None, "faceedge/models/gender_int8.onnx"])
     parser.add_argument("--backend", default="cpu")
     parser.add_argument("--classify-every", type=int, nargs="*", default=[1, 3])
+    parser.add_argument("--repeats", type=int, default=3, help="runs of each configuration, interleaved")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    runs = [
-        pipeline_fps(m, args.video, args.loops, args.backend, every)
-        for m in args.models
-        for every in args.classify_every
-    ]
+    configs = [(m, every) for m in args.models for every in args.classify_every]
+    # Interleaved, so that a noisy spell on a shared machine hits every configuration alike.
+    repeated = [[] for _ in configs]
+    for _ in range(args.repeats):
+        for runs_of, (model, every) in zip(repeated, configs):
+            runs_of.append(pipeline_fps(model, args.video, args.loops, args.backend, every))
+    runs = [median_run(runs_of) for runs_of in repeated]
     result = {
         "machine": {
             "platform": platform.platform(),
@@ -100,13 +110,17 @@ def main() -> None:
     lines = [
         f"Source: {result['source']}; {result['machine']['cpus']} CPUs, {result['machine']['platform']}.",
         "",
+        f"Median of {args.repeats} interleaved runs (every run's FPS in brackets); "
+        "stage times of the median run.",
+        "",
         "| classifier | classify every | FPS | faces/frame | " + " | ".join(f"{s} ms" for s in stages) + " |",
         "| --- | --- | --- | --- | " + " | ".join("---" for _ in stages) + " |",
     ]
     for run in runs:
         cells = " | ".join(f"{run['stage_ms'].get(s, 0):.2f}" for s in stages)
         name, every = Path(run["model"]).name, run["classify_every"]
-        lines.append(f"| {name} | {every} | {run['fps']} | {run['faces_per_frame']} | {cells} |")
+        spread = ", ".join(str(fps) for fps in run["fps_runs"])
+        lines.append(f"| {name} | {every} | {run['fps']} ({spread}) | {run['faces_per_frame']} | {cells} |")
     lines += ["", f"Process start to first frame (s): {', '.join(map(str, result['first_frame_s']))}"]
     (args.out / "pipeline_speed.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

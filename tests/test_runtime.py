@@ -151,3 +151,12 @@ def test_classifying_tracked_faces_every_third_frame_calls_the_model_a_third_as_
     assert sum(batches) == 2 * 10  # 30 frames, 2 faces, each classified on frames 0, 3, 6, ...
     assert all(len(r.faces) == 2 and all(0 <= f.p_female <= 1 for f in r.faces) for r in results)
     assert len({f.track for r in results for f in r.faces}) == 2
+
+
+def test_the_integrators_entry_point_is_the_package():
+    import faceedge.runtime
+    import faceedge.runtime.pipeline
+
+    assert faceedge.runtime.FacePipeline is faceedge.runtime.pipeline.FacePipeline
+    with pytest.raises(AttributeError, match="no attribute 'Pipeline'"):
+        faceedge.runtime.Pipeline  # noqa: B018

@@ -101,6 +101,15 @@ def weighted_nms(points: np.ndarray, scores: np.ndarray, iou: float) -> list[tup
     return kept
 
 
+@dataclass(frozen=True)
+class DetectorInput:
+    """A frame made ready for the detector, and the letterbox that maps its boxes back."""
+
+    tensor: np.ndarray
+    scale: float
+    pad: tuple[float, float]
+
+
 class BlazeFaceDetector:
     """A BlazeFace ONNX artifact on one of the inference backends: ``detect(bgr)`` gives the faces.
 
@@ -123,18 +132,31 @@ class BlazeFaceDetector:
         self.min_score = self.params.min_score if min_score is None else min_score
         self.nms_iou = self.params.nms_iou if nms_iou is None else nms_iou
 
-    def raw(self, bgr: np.ndarray) -> tuple[dict[str, np.ndarray], float, tuple[float, float]]:
-        """The detector's raw outputs on one BGR image, with the letterbox that made its input."""
+    def prepare(self, bgr: np.ndarray) -> DetectorInput:
+        """The detector's input for one BGR image: letterboxed, in RGB, scaled as its manifest says.
+
+        Separate from :meth:`detect` so that a frame reader thread can do this resize while the
+        previous frame is being classified.
+        """
         spec = self.manifest.inputs[0]
         # Shrink first, then swap the channels of the small image: a channel swap of a whole frame
         # costs more than the detector itself.
         square, scale, pad = letterbox(bgr, self.params.input_size)
         x = ((cv2.cvtColor(square, cv2.COLOR_BGR2RGB).astype(np.float32) - spec.mean) * spec.scale)[None]
-        return self.backend.run({spec.name: x}), scale, pad
+        return DetectorInput(x, scale, pad)
 
-    def detect(self, bgr: np.ndarray) -> list[Detection]:
-        """Faces in a BGR image, best first (an empty list when there are none)."""
-        outputs, scale, (left, top) = self.raw(bgr)
+    def raw(
+        self, bgr: np.ndarray, prepared: DetectorInput | None = None
+    ) -> tuple[dict[str, np.ndarray], float, tuple[float, float]]:
+        """The detector's raw outputs on one BGR image, with the letterbox that made its input."""
+        prepared = prepared or self.prepare(bgr)
+        outputs = self.backend.run({self.manifest.inputs[0].name: prepared.tensor})
+        return outputs, prepared.scale, prepared.pad
+
+    def detect(self, bgr: np.ndarray, prepared: DetectorInput | None = None) -> list[Detection]:
+        """Faces in a BGR image, best first (an empty list when there are none). ``prepared`` is
+        :meth:`prepare`'s result for this image, where it was made ahead."""
+        outputs, scale, (left, top) = self.raw(bgr, prepared)
         p = self.params
         points, scores = decode(outputs[p.boxes], outputs[p.scores], p.anchors, p.box_scale, p.score_clip)
         # Boxes without area are not faces (MediaPipe drops them too).

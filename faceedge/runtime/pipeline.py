@@ -173,8 +173,17 @@ class FacePipeline:
             )
         return found
 
-    def process(self, bgr: np.ndarray, frame: int | None = None, source: str = "frame") -> FrameResult:
-        """The faces in one BGR uint8 frame ``(h, w, 3)``. ``frame`` defaults to a running count."""
+    def prepare(self, bgr: np.ndarray):
+        """What of a frame's work can be done ahead, in another thread (the detector's resize), or
+        None; hand it to :meth:`process` with the same frame."""
+        prepare = getattr(self.detector, "prepare", None)
+        return prepare(bgr) if prepare is not None else None
+
+    def process(
+        self, bgr: np.ndarray, frame: int | None = None, source: str = "frame", prepared=None
+    ) -> FrameResult:
+        """The faces in one BGR uint8 frame ``(h, w, 3)``. ``frame`` defaults to a running count;
+        ``prepared`` is :meth:`prepare`'s result for this frame, where it was made ahead."""
         if bgr.ndim != 3 or bgr.shape[2] != 3 or bgr.dtype != np.uint8:
             raise ValueError(f"a frame is BGR uint8 (h, w, 3), not {bgr.dtype} {bgr.shape}")
         index = self._frames if frame is None else frame
@@ -193,7 +202,9 @@ class FacePipeline:
             detections = [Detection((0.0, 0.0, float(width), float(height)), 1.0, (), ())]
             kept = [0]
         else:
-            detections = self.detector.detect(bgr)
+            detections = (
+                self.detector.detect(bgr, prepared) if prepared is not None else self.detector.detect(bgr)
+            )
             kept = self.cropper.large_enough(detections)
         lap("detect")
         boxes = np.array([_clamp(detections[i].box, width, height) for i in kept], dtype=np.float64)
