@@ -16,6 +16,7 @@ TOTAL=$(du -sk "$SITE" | cut -f1)
   echo "| --- | --- |"
   du -sk "$SITE"/* | sort -rn | while read -r kb path; do
     grep -qxF "$(basename "$path")" <<<"$EMPTY" && continue
+    [[ $kb -lt 1024 ]] && continue  # metadata folders and small helpers
     awk -v kb="$kb" -v name="$(basename "$path")" 'BEGIN { printf "| %s | %.1f |\n", name, kb / 1024 }'
   done
   awk -v kb="$((TOTAL - BASE))" 'BEGIN { printf "| **all of faceedge[cpu]** | **%.1f** |\n", kb / 1024 }'
