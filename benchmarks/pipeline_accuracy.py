@@ -18,7 +18,14 @@ from pathlib import Path
 import numpy as np
 
 
-def measure(data: str, split_file: str, model: str | None, detector: str, limit: int | None) -> dict:
+def measure(
+    data: str,
+    split_file: str,
+    model: str | None,
+    detector: str,
+    detector_model: str | None,
+    limit: int | None,
+) -> dict:
     from faceedge.bundled import bundled_path
     from faceedge.data.images import chip_to_input, decode_bgr
     from faceedge.data.split import read_split
@@ -27,7 +34,9 @@ def measure(data: str, split_file: str, model: str | None, detector: str, limit:
 
     tests = read_split(split_file).apply(load_utkface(data), "test")
     samples = tests.samples[:limit] if limit else tests.samples
-    pipeline = FacePipeline(model, backend="cpu", detector=detector, track=False)
+    pipeline = FacePipeline(
+        model, backend="cpu", detector=detector, detector_model=detector_model, track=False
+    )
     size = pipeline.classifier.input_size
     labels, alone, served, found, several = [], [], [], [], 0
     for sample in samples:
@@ -74,16 +83,18 @@ def main() -> None:
     parser.add_argument("--data", required=True)
     parser.add_argument("--split", default="models/gender/split.csv")
     parser.add_argument("--model", default=None, help="a gender artifact; the bundled one by default")
-    parser.add_argument("--detector", default="short", choices=["short", "full"])
+    parser.add_argument("--detector", default="short", choices=["short", "full", "yunet"])
+    parser.add_argument("--detector-model", default=None, help="the detector's file (YuNet's ONNX)")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    result = measure(args.data, args.split, args.model, args.detector, args.limit)
+    result = measure(args.data, args.split, args.model, args.detector, args.detector_model, args.limit)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "pipeline_accuracy.json").write_text(json.dumps(result, indent=2) + "\n")
+    stem = "pipeline_accuracy" if args.detector == "short" else f"pipeline_accuracy_{args.detector}"
+    (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
     rows = "\n".join(f"| {k} | {v} |" for k, v in result.items())
-    (args.out / "pipeline_accuracy.md").write_text(f"| measure | value |\n| --- | --- |\n{rows}\n")
+    (args.out / f"{stem}.md").write_text(f"| measure | value |\n| --- | --- |\n{rows}\n")
     print(json.dumps(result, indent=2))
 
 

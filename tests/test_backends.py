@@ -90,3 +90,21 @@ def test_a_tampered_model_is_refused_when_it_is_opened_on_any_backend(tmp_path):
 def test_a_model_opened_for_the_wrong_task_is_refused():
     with pytest.raises(ModelError, match="is a face-detection model, not a gender model"):
         open_backend(bundled_path("blazeface_short"), "gender", "cpu")
+
+
+def test_a_session_that_opens_but_cannot_run_is_refused_when_loaded(monkeypatch):
+    real = ort.InferenceSession
+
+    class FailsAtRun:
+        def __init__(self, *args, **kwargs):
+            self.session = real(*args, **kwargs)
+
+        def __getattr__(self, name):
+            return getattr(self.session, name)
+
+        def run(self, *args, **kwargs):
+            raise RuntimeError("engine build failed")
+
+    monkeypatch.setattr(ort, "InferenceSession", FailsAtRun)
+    with pytest.raises(ModelError, match="cannot run it: engine build failed"):
+        open_backend(bundled_path("gender"), "gender", "cpu")

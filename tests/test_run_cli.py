@@ -208,3 +208,28 @@ def test_doctor_lists_what_runs_here():
     assert by_name[("backend", "cpu")]["ok"] is True
     assert by_name[("model", "gender")]["ok"] is True
     assert {"system", "gpu", "backend", "model", "io"} <= {f["section"] for f in findings}
+
+
+def test_q_in_the_window_stops_the_run_and_closes_it(monkeypatch):
+    shown = []
+    monkeypatch.setattr(cv2, "imshow", lambda name, image: shown.append(image.shape))
+    monkeypatch.setattr(cv2, "waitKey", lambda delay: ord("q") if len(shown) == 5 else -1)
+    monkeypatch.setattr(cv2, "destroyWindow", lambda name: shown.append("closed"))
+    monkeypatch.setenv("DISPLAY", ":0")
+    monkeypatch.setattr("sys.platform", "linux")
+    result = runner.invoke(app, ["run", "--source", "demo", "--display"])
+    assert result.exit_code == 0, result.output
+    assert shown[:5] == [(720, 1280, 3)] * 5 and shown[5:] == ["closed"]
+    assert "5 frames" in result.output
+
+
+def test_ctrl_c_in_faceedge_run_prints_the_summary_and_exits_130(monkeypatch, tmp_path):
+    import faceedge.runtime.sources as sources
+
+    interrupted = _InterruptedSource(at=4)  # made before open_source is replaced below
+    monkeypatch.setattr(sources, "open_source", lambda **kwargs: interrupted)
+    out = tmp_path / "faces.jsonl"
+    result = runner.invoke(app, ["run", "--source", "demo", "--no-display", "--json", str(out)])
+    assert result.exit_code == 130
+    assert "4 frames" in result.output and "(interrupted)" in result.output
+    assert len(_lines(out)) == 4

@@ -95,6 +95,22 @@ class OnnxRuntimeBackend:
         check_io(self.manifest, "inputs", [(i.name, i.shape) for i in self.session.get_inputs()], str(path))
         check_io(self.manifest, "outputs", [(o.name, o.shape) for o in self.session.get_outputs()], str(path))
         self._outputs = [o.name for o in self.manifest.outputs]
+        self._warm_up(name, model_file.name)
+
+    def _warm_up(self, name: str, file_name: str) -> None:
+        """Run one input of zeros now: a provider that opens but cannot run (the TensorRT provider
+        builds its engine at the first run) fails here, when the model is loaded, not at a frame."""
+        feeds = {
+            spec.name: np.zeros(tuple(1 if isinstance(d, str) else d for d in spec.shape), dtype=spec.dtype)
+            for spec in self.manifest.inputs
+        }
+        try:
+            self.run(feeds)
+        except Exception as exc:  # ONNX Runtime raises its own untyped errors
+            error = ModelError if name == "cpu" else BackendError
+            raise error(
+                f"ONNX Runtime opened {file_name} on {PROVIDER[name]} but cannot run it: {exc}"
+            ) from exc
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         return dict(zip(self._outputs, self.session.run(self._outputs, inputs)))
