@@ -40,7 +40,7 @@ def run(
     source: Annotated[
         SourceChoice | None, typer.Option(help="`demo`: the short clip that ships with faceedge.")
     ] = None,
-    loop: Annotated[int, typer.Option(min=1, help="Play the demo clip this many times.")] = 1,
+    loop: Annotated[int, typer.Option(min=1, help="Play the demo clip or the video this many times.")] = 1,
     model: Annotated[
         Path | None, typer.Option(help="A gender artifact (.onnx or .engine); the bundled one by default.")
     ] = None,
