@@ -100,20 +100,23 @@ def _main(
     )
 
 
-# Options whose value may be left out, and what they then mean. Typer has no optional option values,
-# so `faceedge run --json` is read as `--json -` (stdout) before Typer sees the arguments.
-OPTIONAL_VALUES = {"--json": "-"}
+# Options of `faceedge run` whose value may be left out, and what they then mean. Typer has no
+# optional option values, so `faceedge run --json` is read as `--json -` (stdout) before Typer sees
+# the arguments; other commands' options of the same name are left alone.
+OPTIONAL_VALUES = {"run": {"--json": "-"}}
 
 
 def with_optional_values(argv: list[str]) -> list[str]:
     """``argv`` with the implied value inserted after each option of :data:`OPTIONAL_VALUES` that
-    is given without one (last, or followed by another option)."""
+    is given without one (last, or followed by another option), for the command it belongs to."""
+    command = next((arg for arg in argv if not arg.startswith("-")), None)
+    implied = OPTIONAL_VALUES.get(command, {})
     out = []
     for i, arg in enumerate(argv):
         out.append(arg)
         following = argv[i + 1] if i + 1 < len(argv) else None
-        if arg in OPTIONAL_VALUES and (following is None or (following.startswith("-") and following != "-")):
-            out.append(OPTIONAL_VALUES[arg])
+        if arg in implied and (following is None or (following.startswith("-") and following != "-")):
+            out.append(implied[arg])
     return out
 
 

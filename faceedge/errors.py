@@ -73,3 +73,9 @@ class BackendError(FaceedgeError):
     """An inference backend that was asked for cannot run here (the message says why and what can)."""
 
     exit_code = 10
+
+
+class OutputError(FaceedgeError):
+    """A result cannot be written: a JSON or video file that cannot be created, or no window."""
+
+    exit_code = 11

@@ -82,7 +82,7 @@ def test_json_without_a_path_writes_to_stdout():
         app, ["run", "--source", "demo", "--no-display", "--json", "-", "--max-frames", "3"]
     )
     assert result.exit_code == 0
-    frames = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    frames = [json.loads(line) for line in result.stdout.splitlines()]  # nothing else on stdout
     assert [f["frame"] for f in frames] == [0, 1, 2]
 
 
@@ -135,21 +135,24 @@ def test_no_detect_takes_each_image_as_a_face_crop(tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "code", "message"),
     [
-        ([], "choose one source"),
-        (["--camera", "0", "--source", "demo"], "choose one source: .* \\(got --camera, --source\\)"),
-        (["--video", "no/such/clip.mp4"], "no such video file"),
-        (["--image", "no/such/folder"], "no/such/folder"),
-        (["--camera", "99"], "camera 99 does not open"),
-        (["--source", "demo", "--model", "no/such/model.onnx"], "no manifest"),
-        (["--source", "demo", "--backend", "trt-engine"], "runs .engine files"),
-        (["--source", "demo", "--detector", "yunet"], "pass its ONNX file with --detector-model"),
+        ([], 9, "choose one source"),
+        (["--camera", "0", "--source", "demo"], 9, "choose one source: .* \\(got --camera, --source demo\\)"),
+        (["--video", "no/such/clip.mp4"], 9, "no such video file"),
+        (["--image", "no/such/folder"], 9, "no/such/folder"),
+        (["--camera", "99"], 9, "camera 99 does not open"),
+        (["--source", "demo", "--model", "no/such/model.onnx"], 3, "no manifest"),
+        (["--source", "demo", "--backend", "trt-engine"], 10, "runs .engine files"),
+        (["--source", "demo", "--detector", "yunet"], 3, "pass its ONNX file with --detector-model"),
+        (["--source", "demo", "--events"], 11, "--events chooses what --json writes"),
+        (["--image", ".", "--json", "-", "--events"], 11, "still images are not tracked"),
+        (["--source", "demo", "--save", "no/such/folder/out.mp4"], 11, "cannot save the video"),
     ],
 )
-def test_user_errors_are_one_clear_line_and_exit_code(args, message):
+def test_user_errors_are_one_clear_line_and_exit_code(args, code, message):
     result = runner.invoke(app, ["run", "--no-display", *args])
-    assert result.exit_code in (3, 9, 10), result.output
+    assert result.exit_code == code, result.output
     errors = [line for line in result.output.splitlines() if line.startswith("faceedge: error:")]
     assert len(errors) == 1 and re.search(message, errors[0]), result.output
     assert "Traceback" not in result.output
@@ -160,7 +163,7 @@ def test_asking_for_a_window_without_a_display_is_an_error(monkeypatch):
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)
     monkeypatch.setattr("sys.platform", "linux")
     result = runner.invoke(app, ["run", "--source", "demo", "--display"])
-    assert result.exit_code == 9 and "run with --no-display" in result.output
+    assert result.exit_code == 11 and "run with --no-display" in result.output
 
 
 class _InterruptedSource:
@@ -224,12 +227,60 @@ def test_q_in_the_window_stops_the_run_and_closes_it(monkeypatch):
 
 
 def test_ctrl_c_in_faceedge_run_prints_the_summary_and_exits_130(monkeypatch, tmp_path):
-    import faceedge.runtime.sources as sources
+    import faceedge.runtime.run
 
     interrupted = _InterruptedSource(at=4)  # made before open_source is replaced below
-    monkeypatch.setattr(sources, "open_source", lambda **kwargs: interrupted)
+    monkeypatch.setattr(faceedge.runtime.run, "open_source", lambda **kwargs: interrupted)
     out = tmp_path / "faces.jsonl"
     result = runner.invoke(app, ["run", "--source", "demo", "--no-display", "--json", str(out)])
     assert result.exit_code == 130
     assert "4 frames" in result.output and "(interrupted)" in result.output
     assert len(_lines(out)) == 4
+
+
+def test_a_real_ctrl_c_ends_the_tracks_closes_the_outputs_and_stops_the_reader(tmp_path):
+    import _thread
+
+    from faceedge.runtime.outputs import JsonLinesWriter
+    from faceedge.runtime.pipeline import FacePipeline
+    from faceedge.runtime.run import run_pipeline
+    from faceedge.runtime.sources import open_source
+
+    out = tmp_path / "events.jsonl"
+
+    def press_ctrl_c(result):
+        if result.frame == 10:
+            _thread.interrupt_main()  # SIGINT's KeyboardInterrupt, in the main thread
+
+    with FacePipeline(backend="cpu") as pipeline:
+        summary = run_pipeline(
+            open_source(demo=True, loop=3), pipeline, JsonLinesWriter(out, events=True), on_frame=press_ctrl_c
+        )
+    assert summary.interrupted and 10 <= summary.frames < 270
+    events = _lines(out)
+    assert sorted(e["event"] for e in events) == ["end", "end", "start", "start"]  # the log closes
+    assert not [t for t in threading.enumerate() if t.name == "faceedge-reader"]
+
+
+def test_runs_that_stop_early_leave_no_reader_thread_behind():
+    from faceedge.runtime.pipeline import FacePipeline
+    from faceedge.runtime.run import run_pipeline
+    from faceedge.runtime.sources import open_source
+
+    with FacePipeline(backend="cpu") as pipeline:
+        for _ in range(3):
+            run_pipeline(open_source(demo=True, loop=5), pipeline, max_frames=2)
+    assert not [t for t in threading.enumerate() if t.name == "faceedge-reader"]
+
+
+def test_json_flags_of_other_commands_keep_their_meaning():
+    import subprocess
+    import sys
+
+    for command in (["doctor", "--json"], ["models", "--json"]):
+        out = subprocess.run(
+            [sys.executable, "-m", "faceedge", *command], capture_output=True, text=True, check=True
+        )
+        assert isinstance(json.loads(out.stdout), list)
+    assert with_optional_values(["doctor", "--json"]) == ["doctor", "--json"]
+    assert with_optional_values(["-v", "run", "--json"]) == ["-v", "run", "--json", "-"]

@@ -316,3 +316,19 @@ def test_a_face_left_unclassified_keeps_its_track_average_and_label():
     (kept,), _ = tracker.update(1, face, np.array([np.nan]))
     assert kept.track == first.track and kept.p_female == first.p_female and kept.gender == "female"
     assert kept.hits == 2  # still seen, only not classified
+
+
+def test_due_and_update_pair_faces_alike_after_skipped_frames():
+    # A live source drops frames: a track unseen for too long must be out of both due() and update().
+    tracker = FaceTracker(max_missed=2, min_hits=1)
+    kept = box(40, 0, size=100)
+    tracker.update(0, np.array([box(0, 0, size=100), kept], dtype=float), np.array([0.5, 0.5]))
+    for frame in (1, 2):
+        tracker.update(frame, np.array([kept], dtype=float), np.array([0.5]))
+    faces = np.array([box(5, 0, size=100), box(80, 0, size=100)], dtype=float)  # frame 3 was dropped
+    due = tracker.due(4, faces, every=3)
+    tracked, events = tracker.update(4, faces, np.where(due, 0.5, np.nan))
+    assert [e.kind for e in events if e.track == 1] == ["end"]  # the stale track is gone
+    # Every face that due() said needs no classifier joined a live track in update().
+    assert all(t.track == 2 for t, needed in zip(tracked, due) if not needed)
+    assert len(tracked) == 2 and any(due)

@@ -13,7 +13,6 @@ from typing import Annotated
 
 import typer
 
-from faceedge.errors import SourceError
 from faceedge.runtime.detection import DetectorChoice
 from faceedge.runtime.pipeline import CLASSIFY_EVERY
 
@@ -90,71 +89,42 @@ def run(
     ] = None,
 ) -> None:
     """Detect faces and recognise their gender in a camera, video, stream, images or the demo clip."""
-    from faceedge.runtime.outputs import Display, JsonLinesWriter, VideoSaver, display_available
-    from faceedge.runtime.pipeline import FacePipeline
-    from faceedge.runtime.run import run_pipeline
-    from faceedge.runtime.sources import open_source
+    from faceedge.runtime.run import RunOptions
+    from faceedge.runtime.run import run as run_source
 
-    chosen = [
-        name
-        for name, value in (
-            ("--camera", camera),
-            ("--video", video),
-            ("--image", image),
-            ("--rtsp", rtsp),
-            ("--source", source),
-        )
-        if value is not None
-    ]
-    if len(chosen) != 1:
-        raise SourceError(
-            "choose one source: --camera N, --video PATH, --image PATH, --rtsp URL or --source demo"
-            + (f" (got {', '.join(chosen)})" if chosen else "")
-        )
     if not logging.getLogger().isEnabledFor(logging.DEBUG):
         _quiet_opencv()
-    if display and not display_available():
-        raise SourceError("no display to show a window on; run with --no-display")
-    show = display_available() if display is None else display
-    if display is None and not show:
-        log.info("no display found: running headless (--no-display)")
-    # The source first: a camera that is not there is reported before any model is loaded.
-    frames = open_source(
-        camera=camera, video=video, image=image, rtsp=rtsp, demo=source is not None, loop=loop
+    options = RunOptions(
+        camera=camera,
+        video=video,
+        image=image,
+        rtsp=rtsp,
+        demo=source is SourceChoice.demo,
+        loop=loop,
+        model=model,
+        backend=backend.value,
+        detector=detector.value,
+        detector_model=detector_model,
+        min_score=min_score,
+        nms_iou=nms_iou,
+        min_face=min_face,
+        classify_every=classify_every,
+        detect=not no_detect,
+        json_path=json_path,
+        events=events,
+        save=save,
+        display=display,
+        max_frames=max_frames,
+        cache_dir=cache_dir,
     )
-    outputs = {}
-    try:
-        pipeline = FacePipeline(
-            model,
-            backend.value,
-            detector,
-            detector_model,
-            min_score,
-            nms_iou,
-            detect=not no_detect,
-            track=image is None,
-            min_face=min_face,
-            classify_every=classify_every,
-            cache_dir=cache_dir,
-        )
-        for stage, what in pipeline.backends.items():
-            log.info("%s: %s", stage, what)
-        outputs["json_out"] = JsonLinesWriter(json_path, events) if json_path is not None else None
-        outputs["save"] = VideoSaver(save, frames.fps) if save is not None else None
-        outputs["display"] = Display() if show else None
-    except BaseException:
-        frames.close()
-        for output in outputs.values():
-            if output is not None:
-                output.close()
-        raise
-    progress = _Progress() if sys.stderr.isatty() and not show else None
-    summary = run_pipeline(frames, pipeline, max_frames=max_frames, on_frame=progress, **outputs)
+    progress = _Progress() if sys.stderr.isatty() and display is False else None
+    summary = run_source(options, on_frame=progress)
     if progress is not None:
         progress.clear()
-    pipeline.close()
     for line in summary.lines():
         typer.echo(line, err=True)
+    if summary.error is not None:
+        raise summary.error
     if summary.interrupted:
         raise typer.Exit(130)
 

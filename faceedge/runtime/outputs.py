@@ -12,7 +12,7 @@ from typing import TextIO
 import cv2
 import numpy as np
 
-from faceedge.errors import SourceError
+from faceedge.errors import OutputError
 from faceedge.runtime.pipeline import FrameResult
 from faceedge.runtime.tracker import TrackEvent
 
@@ -30,7 +30,7 @@ class JsonLinesWriter:
         try:
             self._out: TextIO = open(path, "w", encoding="utf-8") if self._own else sys.stdout  # noqa: SIM115
         except OSError as exc:
-            raise SourceError(f"cannot write JSON to {path}: {exc.strerror}") from exc
+            raise OutputError(f"cannot write JSON to {path}: {exc.strerror}") from exc
 
     def write(self, result: FrameResult) -> None:
         """The frame's line, or with ``events`` one line per track event of the frame."""
@@ -60,7 +60,7 @@ class VideoSaver:
     def __init__(self, path: str | Path, fps: float | None) -> None:
         self.path = Path(path)
         if not self.path.parent.is_dir():
-            raise SourceError(f"cannot save the video to {path}: no folder {self.path.parent}")
+            raise OutputError(f"cannot save the video to {path}: no folder {self.path.parent}")
         self.fps = fps if fps and 1 <= fps <= 240 else 30.0
         self._writer: cv2.VideoWriter | None = None
         self._size: tuple[int, int] | None = None
@@ -72,7 +72,7 @@ class VideoSaver:
                 str(self.path), cv2.VideoWriter_fourcc(*"mp4v"), self.fps, self._size
             )
             if not self._writer.isOpened():
-                raise SourceError(f"OpenCV cannot write an MP4 video to {self.path}")
+                raise OutputError(f"OpenCV cannot write an MP4 video to {self.path}")
         if (bgr.shape[1], bgr.shape[0]) != self._size:
             bgr = _fit(bgr, self._size)
         self._writer.write(bgr)
@@ -105,7 +105,7 @@ class Display:
             self._open = True
             key = cv2.waitKey(1) & 0xFF
         except cv2.error as exc:
-            raise SourceError(f"cannot open a window ({exc.err}); run with --no-display") from exc
+            raise OutputError(f"cannot open a window ({exc.err}); run with --no-display") from exc
         return key not in (ord("q"), 27)
 
     def close(self) -> None:

@@ -1,22 +1,26 @@
 """`faceedge run`: frames from a source through the pipeline to the outputs, and a summary.
 
-Files (video, images, the demo clip) are read frame by frame with nothing dropped, one frame ahead
-in a reader thread so that decoding overlaps inference on a second core. Live sources read in
+Files (video, images, the demo clip) are read frame by frame with nothing dropped, up to
+:data:`PREFETCH` frames ahead in a reader thread, so that decoding overlaps inference on a second
+core. Live sources read in
 their own thread and hand over their newest frame (see :mod:`faceedge.runtime.sources`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from faceedge.runtime.outputs import Display, JsonLinesWriter, VideoSaver, draw
-from faceedge.runtime.pipeline import STAGES, FacePipeline
-from faceedge.runtime.sources import Frame, FrameSource
+from faceedge.errors import FaceedgeError, OutputError, SourceError
+from faceedge.runtime.outputs import Display, JsonLinesWriter, VideoSaver, display_available, draw
+from faceedge.runtime.pipeline import CLASSIFY_EVERY, STAGES, FacePipeline, FrameResult
+from faceedge.runtime.sources import Frame, FrameSource, open_source
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +42,19 @@ class RunSummary:
     reconnects: int = 0
     dropped: int = 0
     interrupted: bool = False
+    error: FaceedgeError | None = None  # what ended the run early, if anything did
+    started: float = field(default_factory=time.perf_counter)
+
+    def add(self, result: FrameResult, read_ms: float, read_stage: str, since_start: float) -> None:
+        """Count one processed frame."""
+        self.frames += 1
+        self.faces += len(result.faces)
+        self.events += len(result.events)
+        self.stage_ms[read_stage] = self.stage_ms.get(read_stage, 0.0) + read_ms
+        for stage, ms in result.timings_ms.items():
+            self.stage_ms[stage] = self.stage_ms.get(stage, 0.0) + ms
+        if self.first_frame_s is None:
+            self.first_frame_s = since_start
 
     @property
     def fps(self) -> float:
@@ -60,6 +77,7 @@ class RunSummary:
             "reconnects": self.reconnects,
             "dropped": self.dropped,
             "interrupted": self.interrupted,
+            "error": None if self.error is None else str(self.error),
         }
 
     def lines(self) -> list[str]:
@@ -67,7 +85,9 @@ class RunSummary:
         stages = "  ".join(f"{stage} {ms:.2f}" for stage, ms in self.mean_ms().items())
         lines = [
             f"{self.frames} frames, {self.faces} faces, {self.events} track events in {self.seconds:.2f} s: "
-            f"{self.fps:.1f} FPS" + (" (interrupted)" if self.interrupted else ""),
+            f"{self.fps:.1f} FPS"
+            + (" (interrupted)" if self.interrupted else "")
+            + (" (stopped by an error)" if self.error is not None else ""),
             f"per frame (ms): {stages}",
         ]
         if self.first_frame_s is not None:
@@ -101,38 +121,55 @@ def _timed(
         yield frame, (time.perf_counter_ns() - start) / 1e6, prepared
 
 
-def _prefetched(items: Iterator, depth: int, stop: threading.Event) -> Iterator:
-    """``items`` produced in a thread, at most ``depth`` ahead, in order, nothing dropped.
+class _Prefetcher:
+    """Items of an iterator produced in a thread, at most ``depth`` ahead, in order, nothing dropped.
 
-    An exception in the thread is raised here, where the items are consumed.
+    An exception in the thread is raised where the items are consumed. :meth:`close` stops the
+    thread and waits for it, whether or not every item was taken.
     """
-    buffer: queue.Queue = queue.Queue(maxsize=depth)
-    done = object()
 
-    def produce() -> None:
+    _DONE = object()
+
+    def __init__(self, items: Iterator, depth: int) -> None:
+        self._items = items
+        self._buffer: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._produce, name="faceedge-reader", daemon=True)
+        self._thread.start()
+
+    def _put(self, entry: tuple) -> bool:
+        """Queue ``entry`` unless asked to stop first; whether it was queued."""
+        while not self._stop.is_set():
+            try:
+                self._buffer.put(entry, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def _produce(self) -> None:
         try:
-            for item in items:
-                while not stop.is_set():
-                    try:
-                        buffer.put((item, None), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
+            for item in self._items:
+                if not self._put((item, None)):
                     return
-            buffer.put((done, None))
+            self._put((self._DONE, None))
         except BaseException as exc:  # handed to the consumer, which raises it
-            buffer.put((done, exc))
+            self._put((self._DONE, exc))
 
-    thread = threading.Thread(target=produce, name="faceedge-reader", daemon=True)
-    thread.start()
-    while True:
-        item, error = buffer.get()
-        if item is done:
-            if error is not None:
-                raise error
-            return
-        yield item
+    def __iter__(self) -> Iterator:
+        while True:
+            item, error = self._buffer.get()
+            if item is self._DONE:
+                if error is not None:
+                    raise error
+                return
+            yield item
+
+    def close(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            log.warning("the frame reader did not stop within %.0f s", timeout)
 
 
 def run_pipeline(
@@ -144,72 +181,188 @@ def run_pipeline(
     max_frames: int | None = None,
     on_frame=None,
 ) -> RunSummary:
-    """Run every frame of ``source`` through ``pipeline`` and into the outputs; close them all.
+    """Run every frame of ``source`` through ``pipeline`` and into the outputs; close the source and
+    the outputs, whatever happens.
 
     ``on_frame(result)`` is called after each frame (a progress bar, a test). Ctrl-C ends the run
-    early: the outputs are closed properly all the same, and the summary says it was interrupted.
+    early, and so does a source that fails mid-run (a stream that stays down): either way the
+    tracks still alive get their "end" events, the outputs are closed properly, and the summary
+    says what happened (``interrupted``, ``error``).
     """
-    summary = RunSummary(source.name, stage_ms={"decode": 0.0, **dict.fromkeys(STAGES, 0.0)})
-    stop = threading.Event()
-    start = time.perf_counter()
-    # A file source is read, decoded and made ready for the detector one step ahead, in a thread.
-    frames = _timed(source) if source.live else _prefetched(_timed(source, pipeline), PREFETCH, stop)
-    current, fps = None, None
+    read_stage = "wait" if source.live else "decode"  # a live source's time is waiting for a frame
+    summary = RunSummary(source.name, stage_ms={read_stage: 0.0, **dict.fromkeys(STAGES, 0.0)})
+    # A file source is read, decoded and made ready for the detector a few frames ahead, in a thread.
+    reader = None if source.live else _Prefetcher(_timed(source, pipeline), PREFETCH)
+    frames = _timed(source) if reader is None else iter(reader)
+    current = None
     try:
-        for frame, decode_ms, prepared in frames:
-            image = frame.image
+        for frame, read_ms, prepared in frames:
             if frame.source != current:  # a new image or stream: its faces are new tracks
                 _end_tracks(pipeline, json_out, summary, current)
                 current = frame.source
-            result = pipeline.process(image, frame.index, frame.source, prepared)
-            summary.frames += 1
-            summary.faces += len(result.faces)
-            summary.events += len(result.events)
-            summary.stage_ms["decode"] += decode_ms
-            for stage, ms in result.timings_ms.items():
-                summary.stage_ms[stage] = summary.stage_ms.get(stage, 0.0) + ms
-            if summary.first_frame_s is None:
-                summary.first_frame_s = time.perf_counter() - start
+            result = pipeline.process(frame.image, frame.index, frame.source, prepared)
+            summary.add(result, read_ms, read_stage, time.perf_counter() - summary.started)
             if json_out is not None:
                 json_out.write(result)
-            if save is not None or display is not None:
-                tick = time.perf_counter_ns()
-                elapsed = time.perf_counter() - start
-                fps = summary.frames / elapsed if elapsed > 0 else None
-                canvas = draw(image, result, fps)
-                if save is not None:
-                    save.write(canvas)
-                keep_going = display.show(canvas) if display is not None else True
-                summary.stage_ms["draw"] = (
-                    summary.stage_ms.get("draw", 0.0) + (time.perf_counter_ns() - tick) / 1e6
-                )
-                if not keep_going:
-                    break
+            drawn = save is not None or display is not None
+            if drawn and not _show(frame.image, result, summary, save, display):
+                break
             if on_frame is not None:
                 on_frame(result)
             if max_frames is not None and summary.frames >= max_frames:
                 break
-        _end_tracks(pipeline, json_out, summary, current)
     except KeyboardInterrupt:
         summary.interrupted = True
+    except SourceError as exc:
+        summary.error = exc
     finally:
-        stop.set()
-        summary.seconds = time.perf_counter() - start
-        summary.skipped = list(source.stats.skipped)
-        summary.reconnects, summary.dropped = source.stats.reconnects, source.stats.dropped
+        if reader is not None:
+            reader.close()
         source.close()
-        for output in (json_out, save, display):
-            if output is not None:
-                output.close()
+        try:
+            _end_tracks(pipeline, json_out, summary, current)
+        finally:
+            summary.seconds = time.perf_counter() - summary.started
+            summary.skipped = list(source.stats.skipped)
+            summary.reconnects, summary.dropped = source.stats.reconnects, source.stats.dropped
+            for output in (json_out, save, display):
+                if output is not None:
+                    output.close()
     return summary
 
 
+def _show(image, result, summary: RunSummary, save: VideoSaver | None, display: Display | None) -> bool:
+    """Draw the frame's results into the saved video and the window; False when the user quits."""
+    tick = time.perf_counter_ns()
+    canvas = draw(image, result, summary.frames / max(time.perf_counter() - summary.started, 1e-9))
+    if save is not None:
+        save.write(canvas)
+    keep_going = display.show(canvas) if display is not None else True
+    summary.stage_ms["draw"] = summary.stage_ms.get("draw", 0.0) + (time.perf_counter_ns() - tick) / 1e6
+    return keep_going
+
+
 def _end_tracks(
-    pipeline: FacePipeline, json_out: JsonLinesWriter | None, summary: RunSummary, source
+    pipeline: FacePipeline, json_out: JsonLinesWriter | None, summary: RunSummary, source: str | None
 ) -> None:
+    """The "end" events of the tracks still alive, into the summary and the JSON output."""
     if source is None:
         return
     for event in pipeline.finish():
         summary.events += 1
         if json_out is not None:
             json_out.write_event(event, source)
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Everything `faceedge run` takes; see :func:`run`. Exactly one source is set."""
+
+    camera: int | None = None
+    video: str | None = None
+    image: str | None = None
+    rtsp: str | None = None
+    demo: bool = False
+    loop: int = 1
+    model: Path | None = None
+    backend: str = "auto"
+    detector: str = "short"
+    detector_model: Path | None = None
+    min_score: float | None = None
+    nms_iou: float | None = None
+    min_face: int = 20
+    classify_every: int = CLASSIFY_EVERY
+    detect: bool = True
+    json_path: str | None = None  # "-" is stdout
+    events: bool = False
+    save: Path | None = None
+    display: bool | None = None  # None: a window when there is a display
+    max_frames: int | None = None
+    cache_dir: Path | None = None
+
+    def check(self) -> None:
+        """Refuse combinations that cannot work, before anything is opened.
+
+        Raises:
+            SourceError: not exactly one source. OutputError: outputs that cannot be made.
+        """
+        chosen = [
+            name
+            for name, value in (
+                ("--camera", self.camera),
+                ("--video", self.video),
+                ("--image", self.image),
+                ("--rtsp", self.rtsp),
+                ("--source demo", self.demo or None),
+            )
+            if value is not None
+        ]
+        if len(chosen) != 1:
+            raise SourceError(
+                "choose one source: --camera N, --video PATH, --image PATH, --rtsp URL or --source demo"
+                + (f" (got {', '.join(chosen)})" if chosen else "")
+            )
+        if self.events and self.json_path is None:
+            raise OutputError("--events chooses what --json writes: add --json [PATH]")
+        if self.events and self.image is not None:
+            raise OutputError("--events needs tracks, and still images are not tracked")
+        if self.display and not display_available():
+            raise OutputError("no display to show a window on; run with --no-display")
+
+
+def run(options: RunOptions, on_frame=None) -> RunSummary:
+    """`faceedge run`: open the source (first, so that a missing camera is reported before any model
+    loads), the pipeline and the outputs, run every frame, and close everything.
+
+    Errors found before the first frame are raised; a source failing mid-run is recorded in the
+    summary's ``error`` (its end events and outputs are written first), as Ctrl-C is in
+    ``interrupted``.
+
+    Raises:
+        SourceError, OutputError, ModelError, BackendError, GpuError: before the first frame.
+    """
+    options.check()
+    show = display_available() if options.display is None else options.display
+    if options.display is None and not show:
+        log.info("no display found: running headless (--no-display)")
+    source = open_source(
+        camera=options.camera,
+        video=options.video,
+        image=options.image,
+        rtsp=options.rtsp,
+        demo=options.demo,
+        loop=options.loop,
+    )
+    with contextlib.ExitStack() as opened:
+        opened.callback(source.close)
+        pipeline = opened.enter_context(
+            FacePipeline(
+                options.model,
+                options.backend,
+                options.detector,
+                options.detector_model,
+                options.min_score,
+                options.nms_iou,
+                detect=options.detect,
+                track=options.image is None,
+                min_face=options.min_face,
+                classify_every=options.classify_every,
+                cache_dir=options.cache_dir,
+            )
+        )
+        for stage, what in pipeline.backends.items():
+            log.info("%s: %s", stage, what)
+        outputs = {
+            "json_out": _opened(opened, JsonLinesWriter(options.json_path, options.events))
+            if options.json_path is not None
+            else None,
+            "save": _opened(opened, VideoSaver(options.save, source.fps)) if options.save else None,
+            "display": _opened(opened, Display()) if show else None,
+        }
+        return run_pipeline(source, pipeline, max_frames=options.max_frames, on_frame=on_frame, **outputs)
+
+
+def _opened(stack: contextlib.ExitStack, output):
+    """``output``, closed when ``stack`` unwinds (closing twice is harmless)."""
+    stack.callback(output.close)
+    return output

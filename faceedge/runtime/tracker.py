@@ -157,7 +157,8 @@ class FaceTracker:
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         needed = np.ones(len(boxes), dtype=bool)
         if every > 1:
-            for face, track in self._match(int(frame), boxes).items():
+            alive = [t for t in self._tracks if not self._stale(t, int(frame))]
+            for face, track in self._match(int(frame), boxes, alive).items():
                 needed[face] = frame - track.classified >= every
         return needed
 
@@ -184,8 +185,8 @@ class FaceTracker:
         self._last_frame = frame
 
         # Frames may be skipped between calls: a track unseen for too long by now cannot be matched.
-        events = self._drop(lambda t: frame - t.frame - 1 > self.max_missed)
-        pairs = self._match(frame, boxes)
+        events = self._drop(lambda t: self._stale(t, frame))
+        pairs = self._match(frame, boxes, self._tracks)
         matched = {t.id for t in pairs.values()}
         events += self._drop(lambda t: t.id not in matched and frame - t.frame > self.max_missed)
 
@@ -214,11 +215,15 @@ class FaceTracker:
         self._last_frame = None
         return events
 
-    def _match(self, frame: int, boxes: np.ndarray) -> dict[int, _Track]:
-        """Greedy matching, best IoU first: ``{face index: its track}``."""
-        if not self._tracks or not len(boxes):
+    def _stale(self, track: _Track, frame: int) -> bool:
+        """Unseen for too long by ``frame`` to be matched again (frames may be skipped between calls)."""
+        return frame - track.frame - 1 > self.max_missed
+
+    def _match(self, frame: int, boxes: np.ndarray, tracks: list[_Track]) -> dict[int, _Track]:
+        """Greedy matching of faces to ``tracks``, best IoU first: ``{face index: its track}``."""
+        if not tracks or not len(boxes):
             return {}
-        expected = np.stack([t.predicted(frame) for t in self._tracks])
+        expected = np.stack([t.predicted(frame) for t in tracks])
         iou = _iou_matrix(expected, boxes)
         rows, cols = np.nonzero(iou >= self.iou_match)
         # Sorting only the pairs above the bar keeps this near O(tracks x faces): faces rarely overlap,
@@ -229,7 +234,7 @@ class FaceTracker:
         for row, col in zip(rows[order], cols[order]):
             if row not in used_tracks and col not in pairs:
                 used_tracks.add(row)
-                pairs[int(col)] = self._tracks[row]
+                pairs[int(col)] = tracks[row]
         return pairs
 
     def _drop(self, dead: Callable[[_Track], bool]) -> list[TrackEvent]:
