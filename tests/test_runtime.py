@@ -131,8 +131,8 @@ def test_a_frame_that_is_not_bgr_uint8_is_a_programming_error(pipeline):
 
 def test_backends_say_what_really_runs(pipeline):
     assert pipeline.backends == {
-        "classifier": "cpu (CPUExecutionProvider)",
-        "detector": "cpu (CPUExecutionProvider)",
+        "classifier": "cpu fp32 (CPUExecutionProvider)",
+        "detector": "cpu fp32 (CPUExecutionProvider)",
     }
 
 
@@ -160,3 +160,39 @@ def test_the_integrators_entry_point_is_the_package():
     assert faceedge.runtime.FacePipeline is faceedge.runtime.pipeline.FacePipeline
     with pytest.raises(AttributeError, match="no attribute 'Pipeline'"):
         faceedge.runtime.Pipeline  # noqa: B018
+
+
+def test_a_backend_with_a_largest_batch_gets_the_faces_in_several_calls(monkeypatch):
+    from faceedge.runtime.classifier import GenderClassifier
+
+    classifier = GenderClassifier(_bundled_gender(), "cpu")
+    chips = np.random.default_rng(0).integers(0, 255, (10, 96, 96, 3), dtype=np.uint8)
+    whole = classifier.predict(chips)
+    sizes = []
+    run = classifier.backend.run
+    monkeypatch.setattr(classifier.backend, "max_batch", 4)
+    monkeypatch.setattr(
+        classifier.backend, "run", lambda feeds: sizes.append(len(feeds["image"])) or run(feeds)
+    )
+    np.testing.assert_allclose(classifier.predict(chips), whole, atol=1e-6)
+    assert sizes == [4, 4, 2]
+
+
+def test_an_inference_failure_is_a_backend_error_not_a_traceback(monkeypatch):
+    from faceedge.errors import BackendError
+    from faceedge.runtime.classifier import GenderClassifier
+
+    classifier = GenderClassifier(_bundled_gender(), "cpu")
+
+    def out_of_memory(*args, **kwargs):
+        raise RuntimeError("CUDA out of memory")
+
+    monkeypatch.setattr(classifier.backend.session, "run", out_of_memory)
+    with pytest.raises(BackendError, match="ONNX Runtime failed on cpu: CUDA out of memory"):
+        classifier.predict(np.zeros((1, 96, 96, 3), np.uint8))
+
+
+def _bundled_gender():
+    from faceedge.bundled import bundled_path
+
+    return bundled_path("gender")

@@ -32,11 +32,16 @@ class GenderClassifier:
         self.positive, self.negative = positive, labels[1 - labels.index(positive)]
 
     def predict(self, chips: np.ndarray) -> np.ndarray:
-        """P(positive label) for RGB uint8 chips ``(n, size, size, 3)``; one backend call for all."""
+        """P(positive label) for RGB uint8 chips ``(n, size, size, 3)``: one backend call for all of
+        them, or one per ``max_batch`` where the backend has a largest batch."""
         if len(chips) == 0:
             return np.empty(0, dtype=np.float32)
-        out = self.backend.run({self.spec.name: chips_to_input(self.spec, chips)})[self.output]
-        return np.asarray(out, dtype=np.float32).reshape(-1)
+        step = self.backend.max_batch or len(chips)  # a backend with a largest batch gets several calls
+        parts = [
+            self.backend.run({self.spec.name: chips_to_input(self.spec, chips[i : i + step])})[self.output]
+            for i in range(0, len(chips), step)
+        ]
+        return np.concatenate([np.asarray(p, dtype=np.float32).reshape(-1) for p in parts])
 
     def label(self, p: float) -> str:
         return self.positive if p >= self.threshold else self.negative

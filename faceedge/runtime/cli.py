@@ -53,13 +53,17 @@ def run(
         Path | None, typer.Option(help="The detector's file (required for yunet).")
     ] = None,
     min_score: Annotated[
-        float | None, typer.Option(help="Detection score threshold (the model's own by default).")
+        float | None,
+        typer.Option(min=0.0, max=1.0, help="Detection score threshold (the model's own by default)."),
     ] = None,
     nms_iou: Annotated[
-        float | None, typer.Option(help="Overlap above which detections merge (the model's own by default).")
+        float | None,
+        typer.Option(
+            min=0.0, max=1.0, help="Overlap above which detections merge (the model's own by default)."
+        ),
     ] = None,
     min_face: Annotated[
-        int, typer.Option(help="Faces narrower than this many pixels are not classified.")
+        int, typer.Option(min=1, help="Faces narrower than this many pixels are not classified.")
     ] = 20,
     classify_every: Annotated[
         int, typer.Option(min=1, help="Classify each tracked face every N frames (new faces at once).")

@@ -14,7 +14,6 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from faceedge import __version__
-from faceedge.errors import FaceedgeError
 
 
 @dataclass(frozen=True)
@@ -109,7 +108,8 @@ def _gpus() -> list[Finding]:
 
 
 def _backends() -> list[Finding]:
-    """Open the bundled classifier on every backend and run one image through it."""
+    """Open the bundled classifier on every ONNX Runtime backend and run one image through it; for
+    the native engine, find TensorRT and the GPU that an engine would be built for."""
     from faceedge.bundled import bundled_path
     from faceedge.runtime.backends import BACKENDS, open_backend
 
@@ -117,24 +117,34 @@ def _backends() -> list[Finding]:
     model = bundled_path("gender")
     for kind in BACKENDS.values():
         if kind.artifact_suffix != ".onnx":
-            try:
-                import tensorrt  # noqa: F401
-
-                detail = "TensorRT is installed: build an engine with `faceedge export gender ... --trt-fp16`"
-                found.append(Finding("backend", kind.name, True, detail))
-            except ImportError:
-                found.append(Finding("backend", kind.name, False, "TensorRT is not installed (extra 'gpu')"))
+            found.append(_engine_target(kind.name))
             continue
+        backend = None
         try:
-            backend = open_backend(model, "gender", kind.name)
-            spec = backend.manifest.inputs[0]
-            shape = tuple(1 if isinstance(d, str) else d for d in spec.shape)
-            backend.run({spec.name: np.zeros(shape, dtype=np.float32)})
+            backend = open_backend(model, "gender", kind.name)  # runs one image when it opens
             found.append(Finding("backend", kind.name, True, f"runs on {', '.join(backend.providers)}"))
-            backend.close()
-        except FaceedgeError as exc:
+        except Exception as exc:  # a diagnosis reports every failure and goes on to the next
             found.append(Finding("backend", kind.name, False, str(exc)))
+        finally:
+            if backend is not None:
+                backend.close()
     return found
+
+
+def _engine_target(name: str) -> Finding:
+    from faceedge.runtime.tensorrt_engine import current_target
+
+    try:
+        target = current_target()
+    except Exception as exc:  # a diagnosis reports every failure and goes on to the next
+        return Finding("backend", name, False, str(exc))
+    return Finding(
+        "backend",
+        name,
+        True,
+        f"TensorRT {target.tensorrt} on {target.gpu} (compute capability {target.compute_capability}): "
+        "runs engines built here with `faceedge export gender ... --trt-fp16`",
+    )
 
 
 def _models() -> list[Finding]:

@@ -151,26 +151,31 @@ class FacePipeline:
         self.classify_every = classify_every
         self.classifier = GenderClassifier(model or bundled_path("gender"), backend, cache_dir)
         self.detector: FaceDetector | None = None
-        if detect:
-            self.detector = open_detector(
-                detector, detector_model, _detector_backend(backend), min_score, nms_iou, cache_dir
-            )
-            template = ChipTemplate.from_manifest(self.classifier.manifest)
-            self.cropper = FaceCropper(template, self.classifier.input_size, min_face)
+        try:
+            if detect:
+                template = ChipTemplate.from_manifest(self.classifier.manifest)
+                self.cropper = FaceCropper(template, self.classifier.input_size, min_face)
+                self.detector = open_detector(
+                    detector, detector_model, _detector_backend(backend), min_score, nms_iou, cache_dir
+                )
+        except BaseException:
+            self.classifier.close()  # a GPU backend holds device memory: free it before giving up
+            raise
         self.tracker = FaceTracker(threshold=self.classifier.threshold) if track else None
         self._frames = 0
 
     @property
     def backends(self) -> dict[str, str]:
-        """What runs each model: ``{"classifier": ..., "detector": ...}`` with the real providers."""
-        found = {
-            "classifier": f"{self.classifier.backend.name} ({', '.join(self.classifier.backend.providers)})"
-        }
+        """What runs each model, as ``{"classifier": ..., "detector": ...}``: the backend, the
+        precision it computes in, and the providers that really run it."""
+
+        def describe(backend) -> str:
+            return f"{backend.name} {backend.precision} ({', '.join(backend.providers)})"
+
+        found = {"classifier": describe(self.classifier.backend)}
         if self.detector is not None:
             backend = getattr(self.detector, "backend", None)
-            found["detector"] = (
-                f"{backend.name} ({', '.join(backend.providers)})" if backend else "OpenCV DNN (CPU)"
-            )
+            found["detector"] = describe(backend) if backend else "OpenCV DNN (CPU)"
         return found
 
     def prepare(self, bgr: np.ndarray):
@@ -213,7 +218,8 @@ class FacePipeline:
         if self.tracker is not None and self.classify_every > 1:
             due = self.tracker.due(index, boxes, self.classify_every)
         if self.detector is None:
-            chips = chip_to_input(bgr, self.classifier.input_size)[None]
+            size = self.classifier.input_size
+            chips = chip_to_input(bgr, size)[None] if due.any() else np.empty((0, size, size, 3), np.uint8)
         else:
             chips = self.cropper.crops(bgr, [detections[i] for i, d in zip(kept, due) if d])
         lap("crop")

@@ -56,9 +56,9 @@ class TrackEvent:
             "event": self.kind,
             "track": self.track,
             "frame": self.frame,
-            "box": list(self.box),
+            "box": [round(v, 1) for v in self.box],  # as in the frames' JSON lines
             "gender": self.gender,
-            "p_female": self.p_female,
+            "p_female": round(self.p_female, 4),
             "frames": self.frames,
         }
 

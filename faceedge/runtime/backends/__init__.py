@@ -29,6 +29,8 @@ class Backend(Protocol):
     name: str  # the --backend value that made it
     manifest: Manifest
     providers: tuple[str, ...]  # what really executes it, as the engine reports it
+    precision: str  # what it computes in: the artifact's, or fp16 where the engine lowers it
+    max_batch: int | None  # the largest batch one run() takes; None for any
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]: ...
 

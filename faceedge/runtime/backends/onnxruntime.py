@@ -7,6 +7,7 @@ providers the session really uses and refuses to pretend.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +23,8 @@ PROVIDER = {
     "tensorrt": "TensorrtExecutionProvider",
 }
 
+log = logging.getLogger(__name__)
+
 DEFAULT_CACHE = Path.home() / ".cache" / "faceedge" / "tensorrt"
 # The batch sizes the TensorRT provider builds its engine for (the classifier's batch is dynamic).
 TRT_PROFILE = {"min": 1, "opt": 8, "max": 64}
@@ -34,7 +37,10 @@ def _provider_list(name: str, manifest, cache_dir: Path | None) -> list:
     if name == "cuda":
         return [cuda, "CPUExecutionProvider"]
     cache = Path(cache_dir or DEFAULT_CACHE)
-    cache.mkdir(parents=True, exist_ok=True)
+    try:
+        cache.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BackendError(f"cannot use {cache} as the TensorRT cache: {exc.strerror}") from exc
     options = {
         "device_id": 0,
         "trt_fp16_enable": True,
@@ -95,6 +101,18 @@ class OnnxRuntimeBackend:
         check_io(self.manifest, "inputs", [(i.name, i.shape) for i in self.session.get_inputs()], str(path))
         check_io(self.manifest, "outputs", [(o.name, o.shape) for o in self.session.get_outputs()], str(path))
         self._outputs = [o.name for o in self.manifest.outputs]
+        # The TensorRT provider computes in FP16 whatever the artifact's precision, and takes batches
+        # up to its profile's largest (the classifier splits larger ones).
+        self.precision = "fp16" if name == "tensorrt" else self.manifest.precision
+        dynamic = isinstance(self.manifest.inputs[0].shape[0], str)
+        self.max_batch = TRT_PROFILE["max"] if name == "tensorrt" and dynamic else None
+        if name == "tensorrt":
+            log.info(
+                "TensorRT provider: FP16 engines for %s cached in %s; the first run on a new GPU builds "
+                "them, which can take minutes",
+                model_file.name,
+                cache_dir or DEFAULT_CACHE,
+            )
         self._warm_up(name, model_file.name)
 
     def _warm_up(self, name: str, file_name: str) -> None:
@@ -105,7 +123,7 @@ class OnnxRuntimeBackend:
             for spec in self.manifest.inputs
         }
         try:
-            self.run(feeds)
+            self.session.run(self._outputs, feeds)
         except Exception as exc:  # ONNX Runtime raises its own untyped errors
             error = ModelError if name == "cpu" else BackendError
             raise error(
@@ -113,7 +131,16 @@ class OnnxRuntimeBackend:
             ) from exc
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return dict(zip(self._outputs, self.session.run(self._outputs, inputs)))
+        """Outputs by name for ``inputs`` by name, in one call.
+
+        Raises:
+            BackendError: ONNX Runtime failed to run them (a GPU out of memory, a shape the
+                TensorRT provider's engine was not built for).
+        """
+        try:
+            return dict(zip(self._outputs, self.session.run(self._outputs, inputs)))
+        except Exception as exc:  # ONNX Runtime raises its own untyped errors
+            raise BackendError(f"ONNX Runtime failed on {self.name}: {exc}") from exc
 
     def close(self) -> None:
         self.session = None

@@ -29,6 +29,8 @@ class TensorRTEngineBackend:
             raise ModelError(f"{path} is a {self.manifest.task} engine, not a {task} model")
         target = current_target()
         self.providers = (f"TensorRT {target.tensorrt} on {target.gpu}",)
+        self.precision = self.manifest.precision
+        self.max_batch = None  # run() splits at the engine profile's largest batch itself
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         x = inputs[self.engine.input]
