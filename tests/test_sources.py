@@ -425,3 +425,38 @@ def test_a_source_is_read_once():
         iter(source)
         with pytest.raises(RuntimeError, match="read once"):
             iter(source)
+
+
+def test_a_video_that_ends_before_its_announced_length_says_so(tmp_path, monkeypatch, caplog):
+    import logging
+
+    import faceedge.runtime.sources as sources
+
+    class CutShort:
+        """A capture whose container announces 40 frames but whose 11th cannot be decoded."""
+
+        def __init__(self, path):
+            self.read_frames = 0
+
+        def isOpened(self):  # noqa: N802 (OpenCV's name)
+            return True
+
+        def read(self):
+            self.read_frames += 1
+            return (True, np.zeros((48, 64, 3), np.uint8)) if self.read_frames <= 10 else (False, None)
+
+        def get(self, prop):
+            return 40.0 if prop == cv2.CAP_PROP_FRAME_COUNT else 30.0
+
+        def release(self):
+            pass
+
+    path = tmp_path / "cut.mp4"
+    path.write_bytes(b"a video")
+    monkeypatch.setattr(sources.cv2, "VideoCapture", CutShort)
+    with (
+        caplog.at_level(logging.WARNING, logger="faceedge.runtime.sources"),
+        open_source(video=str(path)) as source,
+    ):
+        assert sum(1 for _ in source) == 10
+    assert "ended after 10 of the 40 frames its container announces" in caplog.text

@@ -265,12 +265,30 @@ class VideoSource(FrameSource):
         for lap in range(self._loop):
             read = self._first if lap == 0 else self._restart()
             self._first = None
+            frames = 0
             while read is not None:
                 image, timestamp = read
                 frame = Frame(to_bgr8(image), self.stats.frames, self.name, timestamp)
                 self.stats.frames += 1
+                frames += 1
                 yield frame
                 read = self._read()
+            self._warn_if_cut_short(frames)
+
+    def _warn_if_cut_short(self, frames: int) -> None:
+        """Say so when a file ends before the frame count its container announces: OpenCV reports a
+        frame it cannot decode as the end of the file."""
+        with self._lock:
+            if self._closed or self._capture is None:
+                return
+            announced = int(self._capture.get(cv2.CAP_PROP_FRAME_COUNT))
+        if announced > frames + 1:  # containers may count one frame more than they hold
+            log.warning(
+                "%s ended after %d of the %d frames its container announces: the rest could not be decoded",
+                self.name,
+                frames,
+                announced,
+            )
 
     def close(self) -> None:
         with self._lock:
