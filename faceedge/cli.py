@@ -14,6 +14,7 @@ import typer
 from typer.core import TyperGroup
 
 from faceedge import __version__
+from faceedge.bench.cli import bench
 from faceedge.data.cli import app as data_app
 from faceedge.errors import FaceedgeError
 from faceedge.evaluate.cli import evaluate, report
@@ -50,6 +51,7 @@ app.command()(evaluate)
 app.command()(report)
 app.command()(run)
 app.command()(doctor)
+app.command()(bench)
 
 
 @app.command()

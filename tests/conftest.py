@@ -107,3 +107,30 @@ def portrait() -> np.ndarray:
     from faceedge.export.detector import probe_images
 
     return probe_images()[0]
+
+
+# A small model trained and exported once for the whole session: the export and benchmark tests
+# share it.
+@pytest.fixture(scope="session")
+def source(tmp_path_factory):
+    """A trained run: a seed-architecture model for 32 px chips of a synthetic dataset, with its split."""
+    from faceedge.train.config import TrainConfig
+    from faceedge.train.trainer import train
+
+    root = tmp_path_factory.mktemp("export")
+    data = write_synthetic_folder(root / "data", count=160, size=64)
+    config = TrainConfig(
+        data=str(data), out=str(root / "run"), arch="seed", img_size=32, epochs=3, batch_size=16
+    )
+    result = train(config, progress=False)
+    return result.model_path, data
+
+
+@pytest.fixture(scope="session")
+def exported(source, tmp_path_factory):
+    from faceedge.export.gender import export_gender
+
+    model, data = source
+    out = tmp_path_factory.mktemp("exported")
+    artifacts = export_gender(model, out, data, int8=True, fp16=True, calibration_images=48)
+    return artifacts, out

@@ -13,32 +13,6 @@ onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
 
 
-@pytest.fixture(scope="module")
-def source(tmp_path_factory):
-    """A trained run: a seed-architecture model for 32 px chips of a synthetic dataset, with its split."""
-    from faceedge.train.config import TrainConfig
-    from faceedge.train.trainer import train
-    from tests.conftest import write_synthetic_folder
-
-    root = tmp_path_factory.mktemp("export")
-    data = write_synthetic_folder(root / "data", count=160, size=64)
-    config = TrainConfig(
-        data=str(data), out=str(root / "run"), arch="seed", img_size=32, epochs=3, batch_size=16
-    )
-    result = train(config, progress=False)
-    return result.model_path, data
-
-
-@pytest.fixture(scope="module")
-def exported(source, tmp_path_factory):
-    from faceedge.export.gender import export_gender
-
-    model, data = source
-    out = tmp_path_factory.mktemp("exported")
-    artifacts = export_gender(model, out, data, int8=True, fp16=True, calibration_images=48)
-    return artifacts, out
-
-
 def _test_chips(model, data):
     from faceedge.data.images import decode_chips
     from faceedge.data.split import read_split

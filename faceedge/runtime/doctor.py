@@ -83,7 +83,7 @@ def _opencv_cuda() -> str:
     return f", built with CUDA ({count} devices)" if count else ""
 
 
-def _gpus() -> list[Finding]:
+def gpu_findings() -> list[Finding]:
     smi = shutil.which("nvidia-smi")
     if smi is None:
         return [Finding("gpu", "nvidia", False, "no nvidia-smi on PATH: no NVIDIA driver found")]
@@ -182,7 +182,7 @@ def _io() -> list[Finding]:
 
 def diagnose() -> list[Finding]:
     """Everything `faceedge doctor` reports, each found by trying it."""
-    return [*_packages(), *_gpus(), *_backends(), *_models(), *_io()]
+    return [*_packages(), *gpu_findings(), *_backends(), *_models(), *_io()]
 
 
 def findings_to_dicts(findings: list[Finding]) -> list[dict]:

@@ -1,0 +1,49 @@
+"""`faceedge bench`: a thin command over :func:`faceedge.bench.run.run_bench`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from faceedge.bench.run import BATCHES
+from faceedge.bundled import BUNDLED_DIR
+
+
+def bench(
+    model: Annotated[Path, typer.Option(help="The .keras model the artifacts were exported from.")],
+    data: Annotated[
+        Path | None,
+        typer.Option(envvar="FACEEDGE_UTKFACE", help="UTKFace (archive or folder): the test split."),
+    ] = None,
+    artifacts: Annotated[
+        Path, typer.Option(help="The folder of exported artifacts (gender.onnx, gender_int8.onnx, ...).")
+    ] = BUNDLED_DIR,
+    split: Annotated[
+        Path | None, typer.Option(help="The split file; the one beside the model by default.")
+    ] = None,
+    batch: Annotated[list[int] | None, typer.Option(help="Batch sizes (repeat).")] = None,
+    engine: Annotated[
+        list[str] | None, typer.Option(help="Only these engines (repeat), e.g. ort-cpu.")
+    ] = None,
+    max_seconds: Annotated[float, typer.Option(help="Timing per engine and batch size, at most.")] = 3.0,
+    json_path: Annotated[Path | None, typer.Option("--json", help="Write the records as JSON.")] = None,
+    md: Annotated[Path | None, typer.Option(help="Write the table as Markdown.")] = None,
+    png: Annotated[Path | None, typer.Option(help="Draw the chart as PNG.")] = None,
+) -> None:
+    """Measure every engine (Keras, LiteRT, OpenCV DNN, ONNX Runtime, TensorRT) on one model, in one run."""
+    from faceedge.bench.engines import ENGINES
+    from faceedge.bench.report import print_table, write
+    from faceedge.bench.run import run_bench
+    from faceedge.errors import DatasetError
+
+    if data is None:
+        raise DatasetError("pass the UTKFace archive or folder with --data (or set FACEEDGE_UTKFACE)")
+    engines = tuple(e for e in ENGINES if not engine or e.name in engine)
+    if not engines:
+        names = ", ".join(dict.fromkeys(e.name for e in ENGINES))
+        raise typer.BadParameter(f"no engine called {', '.join(engine)}; there are {names}")
+    report = run_bench(model, data, artifacts, split, tuple(batch or BATCHES), engines, max_seconds)
+    print_table(report)
+    write(report, json_path, md, png)

@@ -1,0 +1,174 @@
+"""A benchmark run as JSON records, a Markdown table, a terminal table and a PNG chart."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from faceedge.bench.run import BenchReport, EngineResult
+
+KERAS_ROWS = ("keras-predict", "keras-call", "keras-tf-function")
+
+
+def records(report: BenchReport) -> dict:
+    """``{"machine": ..., "records": [...]}``: one record per engine and batch size (one with
+    ``batch`` None for an engine that was skipped or failed)."""
+    rows = []
+    for r in report.results:
+        base = {
+            "engine": r.engine,
+            "precision": r.precision,
+            "family": r.family,
+            "status": r.status,
+            "reason": r.reason or None,
+            "providers": r.providers,
+            "size_mb": None if r.size_mb is None else round(r.size_mb, 2),
+            "accuracy": None if r.accuracy is None else round(r.accuracy, 4),
+        }
+        if r.status != "ok":
+            rows.append({**base, "batch": None})
+            continue
+        for batch in report.batches:
+            t = r.timings.get(batch)
+            fraction = report.peak_fraction(t) if t else None
+            rows.append(
+                {
+                    **base,
+                    "batch": batch,
+                    "p50_ms": _round(t and t.p50_ms),
+                    "p95_ms": _round(t and t.p95_ms),
+                    "p99_ms": _round(t and t.p99_ms),
+                    "images_per_s": _round(t and t.images_per_s, 1),
+                    "calls": t.calls if t else None,
+                    "peak_fraction": _round(fraction),
+                    "speedup": {k: round(v, 2) for k, v in report.speedups(r, batch).items()},
+                    "error": r.errors.get(batch),
+                }
+            )
+    return {
+        "machine": report.machine,
+        "flops_per_image": report.flops_per_image,
+        "test_images": report.images,
+        "records": rows,
+    }
+
+
+def _round(value, digits: int = 4):
+    return None if value is None else round(float(value), digits)
+
+
+def _status(r: EngineResult) -> str:
+    return "ok" if r.status == "ok" else f"{r.status}: {r.reason}"
+
+
+def table_rows(report: BenchReport) -> tuple[list[str], list[list[str]]]:
+    """The summary table: a row per engine, the columns the README shows."""
+    header = ["engine", "precision", "status", "MB", "accuracy", "p50 / p95 / p99 ms @1"]
+    header += [f"img/s @{b}" for b in report.batches if b > 1]
+    header += [f"× {k.removeprefix('keras-')} @1" for k in KERAS_ROWS]
+    header += ["peak @32"]
+    rows = []
+    for r in report.results:
+        one = r.timings.get(1)
+        row = [
+            r.engine,
+            r.precision,
+            _status(r),
+            f"{r.size_mb:.2f}" if r.size_mb is not None else "",
+            f"{100 * r.accuracy:.2f} %" if r.accuracy is not None else "",
+            f"{one.p50_ms:.2f} / {one.p95_ms:.2f} / {one.p99_ms:.2f}" if one else "",
+        ]
+        for b in report.batches:
+            if b > 1:
+                t = r.timings.get(b)
+                row.append(f"{t.images_per_s:,.0f}" if t else ("failed" if b in r.errors else ""))
+        speedups = report.speedups(r, 1)
+        row += [f"{speedups[k]:.1f}" if k in speedups and k != r.engine else "" for k in KERAS_ROWS]
+        t32 = r.timings.get(32)
+        fraction = report.peak_fraction(t32) if t32 else None
+        row.append(f"{100 * fraction:.0f} %" if fraction is not None else "")
+        rows.append(row)
+    return header, rows
+
+
+def markdown(report: BenchReport) -> str:
+    m = report.machine
+    header, rows = table_rows(report)
+    lines = [
+        f"Machine: {m['cpu']}, {m['cpus']} CPUs ({', '.join(m['cpu_flags']) or 'no AVX flags'}); "
+        f"GPU: {', '.join(m['gpus']) or 'none'}; {m['platform']}.",
+        f"FP32 peak measured in this run: {m['fp32_peak_gflops']} GFLOP/s ({m['peak_measured_with']}); "
+        f"model: {report.flops_per_image:,} FLOPs per image; {report.images} test images."
+        if report.flops_per_image
+        else f"FP32 peak measured in this run: {m['fp32_peak_gflops']} GFLOP/s; {report.images} test images.",
+        "Libraries: " + ", ".join(f"{k} {v}" for k, v in m["libraries"].items()) + ".",
+        "",
+        "| " + " | ".join(header) + " |",
+        "| " + " | ".join("---" for _ in header) + " |",
+        *("| " + " | ".join(row) + " |" for row in rows),
+        "",
+        "Providers really used: "
+        + "; ".join(f"{r.label}: {r.providers}" for r in report.results if r.status == "ok")
+        + ".",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def print_table(report: BenchReport) -> None:
+    """The summary table on the terminal (rich, which faceedge's CLI already brings); the reasons
+    of skipped and failed rows follow it, so that the table stays narrow."""
+    from rich.console import Console
+    from rich.table import Table
+
+    header, rows = table_rows(report)
+    m = report.machine
+    table = Table(
+        title=f"faceedge bench: {m['cpu']}, {m['cpus']} CPUs, FP32 peak {m['fp32_peak_gflops']} GFLOP/s"
+    )
+    for name in header:
+        table.add_column(name)
+    for r, row in zip(report.results, rows):
+        table.add_row(*row[:2], r.status, *row[3:])
+    console = Console(width=max(160, Console().width))
+    console.print(table)
+    for r in report.results:
+        if r.status != "ok":
+            console.print(f"{r.label}: {r.status}: {r.reason}", highlight=False)
+
+
+def plot(report: BenchReport, path: str | Path) -> Path:
+    """Two panels: latency at batch 1 and throughput at batch 32 per engine (log scales)."""
+    from faceedge.plotting import pyplot
+
+    plt = pyplot()
+    ok = [r for r in report.results if r.status == "ok"]
+    colours = {"keras": "#999999", "alternative": "#e69f00", "faceedge": "#0072b2"}
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.45 * max(len(ok), 4) + 1.5))
+    for ax, batch, key, title in (
+        (axes[0], 1, "p50_ms", "latency at batch 1 (ms, p50; lower is better)"),
+        (axes[1], 32, "images_per_s", "throughput at batch 32 (images/s; higher is better)"),
+    ):
+        rows = [(r, r.timings.get(batch)) for r in ok if r.timings.get(batch)]
+        values = [getattr(t, key) for _, t in rows]
+        ax.barh([r.label for r, _ in rows], values, color=[colours[r.family] for r, _ in rows])
+        ax.set_xscale("log")
+        ax.invert_yaxis()
+        ax.set_title(title, fontsize=10)
+        for y, value in enumerate(values):
+            ax.text(value, y, f" {value:,.1f}", va="center", fontsize=8)
+    axes[1].set_yticklabels([])
+    fig.suptitle(f"{report.machine['cpu']}, {report.machine['cpus']} CPUs", fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def write(report: BenchReport, json_path=None, md_path=None, png_path=None) -> None:
+    if json_path:
+        Path(json_path).write_text(json.dumps(records(report), indent=2) + "\n", encoding="utf-8")
+    if md_path:
+        Path(md_path).write_text(markdown(report), encoding="utf-8")
+    if png_path:
+        plot(report, png_path)

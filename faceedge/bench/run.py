@@ -1,0 +1,171 @@
+"""One benchmark run: every engine of :data:`~faceedge.bench.engines.ENGINES` on the same images."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from faceedge.bench.engines import ENGINES, BenchInputs, Engine, Skipped
+from faceedge.bench.machine import fp32_peak_gflops, machine_record
+from faceedge.bench.timing import Timing, time_calls
+
+log = logging.getLogger(__name__)
+
+BATCHES = (1, 8, 32, 256)
+ACCURACY_BATCH = 256
+
+
+@dataclass
+class EngineResult:
+    """One engine's row: its status, accuracy through it, and its timing at each batch size."""
+
+    engine: str
+    precision: str
+    family: str
+    status: str = "ok"  # "ok", "skipped" or "failed"
+    reason: str = ""
+    providers: str = ""
+    size_mb: float | None = None
+    accuracy: float | None = None
+    timings: dict[int, Timing] = field(default_factory=dict)
+    errors: dict[int, str] = field(default_factory=dict)  # batch -> why it could not be timed
+
+    @property
+    def label(self) -> str:
+        return f"{self.engine} {self.precision}"
+
+
+@dataclass
+class BenchReport:
+    machine: dict
+    flops_per_image: int | None
+    images: int
+    batches: tuple[int, ...]
+    results: list[EngineResult]
+
+    def peak_fraction(self, timing: Timing) -> float | None:
+        """The share of the measured FP32 peak that ``timing``'s throughput computes."""
+        if not self.flops_per_image:
+            return None
+        return self.flops_per_image * timing.images_per_s / (self.machine["fp32_peak_gflops"] * 1e9)
+
+    def speedups(self, result: EngineResult, batch: int) -> dict[str, float]:
+        """How many times faster ``result`` is than each Keras row at ``batch`` (p50 latency)."""
+        own = result.timings.get(batch)
+        found = {}
+        for keras in self.results:
+            base = keras.timings.get(batch)
+            if keras.family == "keras" and base is not None and own is not None and own.p50_ms > 0:
+                found[keras.engine] = base.p50_ms / own.p50_ms
+        return found
+
+
+def _test_images(data: str | Path, split_file: Path, size: int) -> tuple[np.ndarray, np.ndarray]:
+    from faceedge.data.images import decode_chips
+    from faceedge.data.split import read_split
+    from faceedge.data.utkface import load_utkface
+
+    tests = read_split(split_file).apply(load_utkface(data), "test")
+    chips = decode_chips([s.data for s in tests.samples], size)
+    return chips, np.array([s.labels.gender for s in tests.samples])
+
+
+def _flops(keras_model: Path) -> tuple[int | None, int]:
+    """FLOPs per image and the input size of the Keras model (None FLOPs without TensorFlow)."""
+    try:
+        import keras
+
+        from faceedge.train.flops import count_flops
+    except ImportError:
+        return None, 0
+    model = keras.models.load_model(keras_model, compile=False)
+    return count_flops(model), int(model.input_shape[1])
+
+
+def _batch_of(chips: np.ndarray, batch: int) -> np.ndarray:
+    """``batch`` test chips (repeated where the test split is smaller)."""
+    reps = -(-batch // len(chips))
+    return np.concatenate([chips] * reps)[:batch] if reps > 1 else chips[:batch]
+
+
+def bench_engine(
+    engine: Engine, inputs: BenchInputs, chips: np.ndarray, labels: np.ndarray, batches, max_seconds: float
+) -> EngineResult:
+    """Open one engine, measure its accuracy on every test chip, then time it at every batch size.
+
+    Never raises for the engine's sake: a missing dependency is a "skipped" row, an error a "failed"
+    one, an error at one batch size that batch's entry in ``errors``.
+    """
+    result = EngineResult(engine.name, engine.precision, engine.family)
+    try:
+        runner = engine.opener(inputs)
+    except Skipped as exc:
+        result.status, result.reason = "skipped", str(exc)
+        return result
+    except Exception as exc:  # a benchmark row records every failure and goes on to the next
+        result.status, result.reason = "failed", f"{type(exc).__name__}: {exc}"
+        return result
+    try:
+        result.providers, result.size_mb = runner.providers, runner.size_mb
+        p = np.concatenate(
+            [
+                runner.infer(runner.prepare(chips[i : i + ACCURACY_BATCH]))
+                for i in range(0, len(chips), ACCURACY_BATCH)
+            ]
+        )
+        result.accuracy = float(np.mean((p >= 0.5) == (labels == 1)))
+        for batch in batches:
+            x = runner.prepare(_batch_of(chips, batch))
+            try:
+                result.timings[batch] = time_calls(
+                    lambda x=x: runner.infer(x), batch, max_seconds=max_seconds
+                )
+            except Exception as exc:  # one batch size failing leaves the others
+                result.errors[batch] = f"{type(exc).__name__}: {exc}"
+    except Exception as exc:  # a benchmark row records every failure and goes on to the next
+        result.status, result.reason = "failed", f"{type(exc).__name__}: {exc}"
+    finally:
+        runner.close()
+    return result
+
+
+def run_bench(
+    keras_model: str | Path,
+    data: str | Path,
+    artifacts: str | Path,
+    split_file: str | Path | None = None,
+    batches: tuple[int, ...] = BATCHES,
+    engines: tuple[Engine, ...] = ENGINES,
+    max_seconds: float = 3.0,
+) -> BenchReport:
+    """Benchmark every engine on the test split of the Keras model's run.
+
+    Args:
+        keras_model: the ``.keras`` model the artifacts were exported from.
+        data: UTKFace (archive or folder); the test split gives the images and the accuracy.
+        artifacts: the folder of exported artifacts (``gender.onnx``, ``gender_int8.onnx``, ...).
+        split_file: the split; the one beside the model by default.
+        max_seconds: how long each engine is timed at each batch size, at most (10 calls at least).
+    """
+    keras_model = Path(keras_model)
+    split_file = Path(split_file) if split_file else keras_model.parent / "split.csv"
+    log.info("measuring this machine's FP32 peak")
+    peak = fp32_peak_gflops()
+    flops, size = _flops(keras_model)
+    if not size:  # no TensorFlow: the size comes from the FP32 ONNX's manifest
+        from faceedge.manifest import load_artifact
+
+        manifest, _ = load_artifact(Path(artifacts) / "gender.onnx")
+        size = int(manifest.preprocessing["input_size"])
+    chips, labels = _test_images(data, split_file, size)
+    inputs = BenchInputs(keras_model, Path(artifacts))
+    results = []
+    for engine in engines:
+        log.info("%s %s", engine.name, engine.precision)
+        results.append(bench_engine(engine, inputs, chips, labels, batches, max_seconds))
+        if results[-1].status != "ok":
+            log.info("  %s: %s", results[-1].status, results[-1].reason)
+    return BenchReport(machine_record(peak), flops, len(chips), tuple(batches), results)

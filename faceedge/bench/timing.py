@@ -1,0 +1,42 @@
+"""Timing one engine call: warm up, repeat, sort, take percentiles."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Latency percentiles of repeated calls at one batch size, and the images per second they give."""
+
+    batch: int
+    calls: int
+    p50_ms: float
+    p95_ms: float
+    p99_ms: float
+
+    @property
+    def images_per_s(self) -> float:
+        return self.batch / (self.p50_ms / 1000) if self.p50_ms > 0 else 0.0
+
+
+def time_calls(
+    call: Callable[[], object], batch: int, warmup: int = 3, min_calls: int = 10, max_seconds: float = 3.0
+) -> Timing:
+    """Time ``call`` after ``warmup`` calls: at least ``min_calls`` calls, more while under
+    ``max_seconds`` (up to 1,000), each with ``perf_counter_ns``."""
+    for _ in range(warmup):
+        call()
+    times: list[int] = []
+    deadline = time.perf_counter() + max_seconds
+    while len(times) < min_calls or (time.perf_counter() < deadline and len(times) < 1000):
+        start = time.perf_counter_ns()
+        call()
+        times.append(time.perf_counter_ns() - start)
+    ms = np.sort(np.asarray(times, dtype=np.float64)) / 1e6
+    p50, p95, p99 = (float(np.percentile(ms, q)) for q in (50, 95, 99))
+    return Timing(batch, len(ms), p50, p95, p99)

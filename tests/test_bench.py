@@ -1,0 +1,105 @@
+"""`faceedge bench`'s harness on a tiny model: every row has a status, the report is well formed.
+
+Benchmarks are not part of the suite's pass or fail; this only checks that the harness runs and
+reports what it measured (timings are never compared here)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+
+import pytest
+
+pytest.importorskip("tensorflow")
+ort = pytest.importorskip("onnxruntime")
+
+RECORD_FIELDS = {
+    "engine",
+    "precision",
+    "status",
+    "batch",
+    "p50_ms",
+    "p95_ms",
+    "p99_ms",
+    "images_per_s",
+    "accuracy",
+    "peak_fraction",
+}
+
+
+@pytest.fixture(scope="module")
+def report(source, exported):
+    from faceedge.bench.run import run_bench
+
+    model, data = source
+    _, folder = exported
+    return run_bench(model, data, folder, batches=(1, 8), max_seconds=0.05)
+
+
+def test_every_engine_has_a_row_with_a_status_and_the_cpu_rows_ran(report):
+    from faceedge.bench.engines import ENGINES
+
+    assert [(r.engine, r.precision) for r in report.results] == [(e.name, e.precision) for e in ENGINES]
+    by_label = {r.label: r for r in report.results}
+    for label in (
+        "keras-predict fp32",
+        "keras-call fp32",
+        "keras-tf-function fp32",
+        "opencv-dnn fp32",
+        "ort-cpu fp32",
+        "ort-cpu int8",
+    ):
+        row = by_label[label]
+        assert row.status == "ok", (label, row.reason)
+        assert 0.0 <= row.accuracy <= 1.0 and set(row.timings) == {1, 8}
+        assert 0 < row.timings[1].p50_ms <= row.timings[1].p95_ms <= row.timings[1].p99_ms
+        assert row.timings[1].calls >= 10
+    litert = by_label["litert-xnnpack fp32"]
+    if importlib.util.find_spec("ai_edge_litert") is None:
+        assert litert.status == "skipped" and "ai-edge-litert" in litert.reason
+    else:
+        assert litert.status == "ok" and litert.providers == "LiteRT XNNPACK"
+    if "CUDAExecutionProvider" not in ort.get_available_providers():
+        for label in ("ort-cuda fp32", "ort-cuda fp16", "ort-tensorrt fp16"):
+            assert by_label[label].status == "skipped" and "ExecutionProvider" in by_label[label].reason
+    assert by_label["tensorrt fp16"].status == "skipped"  # no engine file was built
+
+
+def test_the_engines_agree_on_accuracy_and_keras_rows_give_speedups(report):
+    by_label = {r.label: r for r in report.results}
+    fp32 = [by_label[k].accuracy for k in ("keras-tf-function fp32", "ort-cpu fp32", "opencv-dnn fp32")]
+    assert max(fp32) - min(fp32) < 0.01  # the same model, the same images, through three engines
+    speedups = report.speedups(by_label["ort-cpu fp32"], 1)
+    assert set(speedups) == {"keras-predict", "keras-call", "keras-tf-function"}
+    assert all(v > 0 for v in speedups.values())
+    fraction = report.peak_fraction(by_label["ort-cpu fp32"].timings[8])
+    assert report.flops_per_image > 0 and report.machine["fp32_peak_gflops"] > 0 and fraction > 0
+
+
+def test_json_markdown_and_png_reports_are_written_and_well_formed(report, tmp_path):
+    from faceedge.bench.report import markdown, write
+
+    paths = tmp_path / "bench.json", tmp_path / "bench.md", tmp_path / "bench.png"
+    write(report, *paths)
+    data = json.loads(paths[0].read_text())
+    assert {"platform", "cpu", "cpu_flags", "cpus", "gpus", "libraries", "fp32_peak_gflops"} <= set(
+        data["machine"]
+    )
+    ok = [r for r in data["records"] if r["status"] == "ok"]
+    assert ok and all(set(r) >= RECORD_FIELDS for r in ok)
+    assert {r["batch"] for r in ok} == {1, 8}
+    skipped = [r for r in data["records"] if r["status"] == "skipped"]
+    assert all(r["batch"] is None and r["reason"] for r in skipped)
+    text = paths[1].read_text()
+    assert text == markdown(report) and "| engine | precision | status |" in text
+    assert paths[2].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_bench_without_data_is_one_clear_error(monkeypatch):
+    from typer.testing import CliRunner
+
+    from faceedge.cli import app
+
+    monkeypatch.delenv("FACEEDGE_UTKFACE", raising=False)
+    result = CliRunner().invoke(app, ["bench", "--model", "models/gender/model.keras"])
+    assert result.exit_code == 2 and "pass the UTKFace archive or folder with --data" in result.output
