@@ -153,7 +153,7 @@ def run_bench(
     keras_model = Path(keras_model)
     split_file = Path(split_file) if split_file else keras_model.parent / "split.csv"
     log.info("measuring this machine's FP32 peak")
-    peak = fp32_peak_gflops()
+    peaks = [fp32_peak_gflops()]
     flops, size = _flops(keras_model)
     if not size:  # no TensorFlow: the size comes from the FP32 ONNX's manifest
         from faceedge.manifest import load_artifact
@@ -168,4 +168,9 @@ def run_bench(
         results.append(bench_engine(engine, inputs, chips, labels, batches, max_seconds))
         if results[-1].status != "ok":
             log.info("  %s: %s", results[-1].status, results[-1].reason)
-    return BenchReport(machine_record(peak), flops, len(chips), tuple(batches), results)
+    # Measured again at the end, and the higher one kept: on a shared machine a busy moment during
+    # one measurement would otherwise lower the peak and inflate every row's share of it.
+    peaks.append(fp32_peak_gflops())
+    machine = machine_record(max(peaks))
+    machine["fp32_peak_gflops_runs"] = [round(p, 1) for p in peaks]
+    return BenchReport(machine, flops, len(chips), tuple(batches), results)
