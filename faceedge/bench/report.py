@@ -136,28 +136,42 @@ def print_table(report: BenchReport) -> None:
             console.print(f"{r.label}: {r.status}: {r.reason}", highlight=False)
 
 
-def plot(report: BenchReport, path: str | Path) -> Path:
-    """Two panels: latency at batch 1 and throughput at batch 32 per engine (log scales)."""
+def plot(data: dict, path: str | Path) -> Path:
+    """Two panels from :func:`records`' output (so a saved JSON can be drawn again): latency at batch 1
+    and throughput at batch 32 per engine, on log scales."""
+    from matplotlib.ticker import NullFormatter, ScalarFormatter
+
     from faceedge.plotting import pyplot
 
     plt = pyplot()
-    ok = [r for r in report.results if r.status == "ok"]
     colours = {"keras": "#999999", "alternative": "#e69f00", "faceedge": "#0072b2"}
-    fig, axes = plt.subplots(1, 2, figsize=(12, 0.45 * max(len(ok), 4) + 1.5))
+    rows = [r for r in data["records"] if r["status"] == "ok"]
+    engines = list(dict.fromkeys(f"{r['engine']} {r['precision']}" for r in rows))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.45 * max(len(engines), 4) + 1.5))
     for ax, batch, key, title in (
         (axes[0], 1, "p50_ms", "latency at batch 1 (ms, p50; lower is better)"),
         (axes[1], 32, "images_per_s", "throughput at batch 32 (images/s; higher is better)"),
     ):
-        rows = [(r, r.timings.get(batch)) for r in ok if r.timings.get(batch)]
-        values = [getattr(t, key) for _, t in rows]
-        ax.barh([r.label for r, _ in rows], values, color=[colours[r.family] for r, _ in rows])
+        cells = [r for r in rows if r["batch"] == batch and r[key] is not None]
+        values = [r[key] for r in cells]
+        ax.barh(
+            [f"{r['engine']} {r['precision']}" for r in cells],
+            values,
+            color=[colours[r["family"]] for r in cells],
+        )
         ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.invert_yaxis()
         ax.set_title(title, fontsize=10)
         for y, value in enumerate(values):
             ax.text(value, y, f" {value:,.1f}", va="center", fontsize=8)
     axes[1].set_yticklabels([])
-    fig.suptitle(f"{report.machine['cpu']}, {report.machine['cpus']} CPUs", fontsize=10)
+    machine = data["machine"]
+    fig.suptitle(
+        f"{machine['cpu']}, {machine['cpus']} CPUs, FP32 peak {machine['fp32_peak_gflops']} GFLOP/s",
+        fontsize=10,
+    )
     fig.tight_layout()
     path = Path(path)
     fig.savefig(path, dpi=120)
@@ -171,4 +185,4 @@ def write(report: BenchReport, json_path=None, md_path=None, png_path=None) -> N
     if md_path:
         Path(md_path).write_text(markdown(report), encoding="utf-8")
     if png_path:
-        plot(report, png_path)
+        plot(records(report), png_path)
