@@ -196,3 +196,32 @@ def _bundled_gender():
     from faceedge.bundled import bundled_path
 
     return bundled_path("gender")
+
+
+def test_frames_of_several_streams_share_one_classifier_call_and_keep_their_own_tracks(
+    demo_frames, monkeypatch
+):
+    with FacePipeline(backend="cpu", classify_every=1) as pipeline:
+        batches = []
+        run = pipeline.classifier.backend.run
+        monkeypatch.setattr(
+            pipeline.classifier.backend,
+            "run",
+            lambda feeds: batches.append(len(next(iter(feeds.values())))) or run(feeds),
+        )
+        streams = ("door", "hall", "yard")
+        results = [
+            pipeline.process_streams([(frame, i, name) for name in streams])
+            for i, frame in enumerate(demo_frames[:5])
+        ]
+        ends = pipeline.finish()
+    assert batches == [6] * 5  # two faces in each of three streams, one call per step
+    for step in results:
+        assert [r.source for r in step] == list(streams) and all(len(r.faces) == 2 for r in step)
+    tracks = {
+        name: {f.track for step in results for r in step if r.source == name for f in r.faces}
+        for name in streams
+    }
+    assert all(len(ids) == 2 for ids in tracks.values())
+    assert len(set().union(*tracks.values())) == 6  # no track is shared between streams
+    assert len(ends) == 6

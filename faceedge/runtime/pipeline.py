@@ -15,6 +15,7 @@ smooths its probability so labels do not flicker.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -161,7 +162,11 @@ class FacePipeline:
         except BaseException:
             self.classifier.close()  # a GPU backend holds device memory: free it before giving up
             raise
-        self.tracker = FaceTracker(threshold=self.classifier.threshold) if track else None
+        self._track_ids = itertools.count(1)  # one counter: a track id is unique across streams
+        self.tracker = (
+            FaceTracker(threshold=self.classifier.threshold, ids=self._track_ids) if track else None
+        )
+        self._streams: dict[str, FaceTracker] = {}  # the tracks of each stream of process_streams
         self._frames = 0
 
     @property
@@ -189,19 +194,41 @@ class FacePipeline:
     ) -> FrameResult:
         """The faces in one BGR uint8 frame ``(h, w, 3)``. ``frame`` defaults to a running count;
         ``prepared`` is :meth:`prepare`'s result for this frame, where it was made ahead."""
-        if bgr.ndim != 3 or bgr.shape[2] != 3 or bgr.dtype != np.uint8:
-            raise ValueError(f"a frame is BGR uint8 (h, w, 3), not {bgr.dtype} {bgr.shape}")
         index = self._frames if frame is None else frame
         self._frames = index + 1
-        timings: dict[str, float] = {}
-        clock = time.perf_counter_ns()
+        clock = _Clock()
+        located = self._locate(bgr, index, self.tracker, prepared, clock)
+        p_female = self._classify([located], clock)[0]
+        return self._label(located, p_female, self.tracker, index, source, clock)
 
-        def lap(stage: str) -> None:
-            nonlocal clock
-            now = time.perf_counter_ns()
-            timings[stage] = (now - clock) / 1e6
-            clock = now
+    def process_streams(self, frames: list[tuple[np.ndarray, int, str]]) -> list[FrameResult]:
+        """One frame ``(bgr, index, source)`` from each of several streams: each is searched for
+        faces, then the faces of all of them go to the classifier in one call. Each stream (by
+        ``source``) keeps its own tracks; :meth:`finish` ends them all. The results' ``timings_ms``
+        are those of the whole set of frames."""
+        clock = _Clock()
+        trackers = [self._stream_tracker(source) for _, _, source in frames]
+        located = [
+            self._locate(bgr, index, tracker, None, clock)
+            for (bgr, index, _), tracker in zip(frames, trackers)
+        ]
+        p_female = self._classify(located, clock)
+        return [
+            self._label(found, p, tracker, index, source, clock)
+            for found, p, tracker, (_, index, source) in zip(located, p_female, trackers, frames)
+        ]
 
+    def _stream_tracker(self, source: str) -> FaceTracker | None:
+        if self.tracker is None:
+            return None
+        if source not in self._streams:
+            self._streams[source] = FaceTracker(threshold=self.classifier.threshold, ids=self._track_ids)
+        return self._streams[source]
+
+    def _locate(self, bgr: np.ndarray, index: int, tracker, prepared, clock: _Clock) -> _Located:
+        """Detection, the faces large enough, and the chips of those the classifier must see now."""
+        if bgr.ndim != 3 or bgr.shape[2] != 3 or bgr.dtype != np.uint8:
+            raise ValueError(f"a frame is BGR uint8 (h, w, 3), not {bgr.dtype} {bgr.shape}")
         height, width = bgr.shape[:2]
         if self.detector is None:
             detections = [Detection((0.0, 0.0, float(width), float(height)), 1.0, (), ())]
@@ -211,38 +238,61 @@ class FacePipeline:
                 self.detector.detect(bgr, prepared) if prepared is not None else self.detector.detect(bgr)
             )
             kept = self.cropper.large_enough(detections)
-        lap("detect")
+        clock.lap("detect")
         boxes = np.array([_clamp(detections[i].box, width, height) for i in kept], dtype=np.float64)
         boxes = boxes.reshape(-1, 4)
         due = np.ones(len(kept), dtype=bool)
-        if self.tracker is not None and self.classify_every > 1:
-            due = self.tracker.due(index, boxes, self.classify_every)
+        if tracker is not None and self.classify_every > 1:
+            due = tracker.due(index, boxes, self.classify_every)
         if self.detector is None:
             size = self.classifier.input_size
             chips = chip_to_input(bgr, size)[None] if due.any() else np.empty((0, size, size, 3), np.uint8)
         else:
             chips = self.cropper.crops(bgr, [detections[i] for i, d in zip(kept, due) if d])
-        lap("crop")
-        p_female = np.full(len(kept), np.nan, dtype=np.float32)
-        p_female[due] = self.classifier.predict(chips)  # one call for all the faces of the frame
-        lap("classify")
+        clock.lap("crop")
+        return _Located(detections, kept, boxes, due, chips)
+
+    def _classify(self, located: list[_Located], clock: _Clock) -> list[np.ndarray]:
+        """P(female) of every face of ``located``, NaN where not classified now: one classifier call."""
+        p_due = self.classifier.predict(np.concatenate([found.chips for found in located]))
+        out, start = [], 0
+        for found in located:
+            p_female = np.full(len(found.kept), np.nan, dtype=np.float32)
+            count = int(found.due.sum())
+            p_female[found.due] = p_due[start : start + count]
+            start += count
+            out.append(p_female)
+        clock.lap("classify")
+        return out
+
+    def _label(
+        self, found: _Located, p_female, tracker, index: int, source: str, clock: _Clock
+    ) -> FrameResult:
+        """Tracks, smoothed labels and events for the located faces of one frame."""
         events: list[TrackEvent] = []
-        if self.tracker is not None:
-            tracked, events = self.tracker.update(index, boxes, p_female)
+        if tracker is not None:
+            tracked, events = tracker.update(index, found.boxes, p_female)
             labels = [(t.gender, t.p_female, t.track) for t in tracked]
         else:
             labels = [(self.classifier.label(float(p)), float(p), None) for p in p_female]
-        lap("track")
+        clock.lap("track")
+        detections = found.detections
         faces = tuple(
             Face(tuple(float(v) for v in box), detections[i].score, detections[i].keypoints, *label)
-            for i, box, label in zip(kept, boxes, labels)
+            for i, box, label in zip(found.kept, found.boxes, labels)
         )
-        return FrameResult(source, index, faces, tuple(events), len(detections) - len(kept), timings)
+        too_small = len(detections) - len(found.kept)
+        return FrameResult(source, index, faces, tuple(events), too_small, dict(clock.timings))
 
     def finish(self) -> list[TrackEvent]:
-        """End of a source: the end events of the tracks still alive; the next frame starts afresh."""
+        """End of a source (or of all the streams): the end events of the tracks still alive; the
+        next frame starts afresh."""
         self._frames = 0
-        return self.tracker.finish() if self.tracker is not None else []
+        events = self.tracker.finish() if self.tracker is not None else []
+        for tracker in self._streams.values():
+            events += tracker.finish()
+        self._streams.clear()
+        return events
 
     def close(self) -> None:
         self.classifier.close()
@@ -255,6 +305,31 @@ class FacePipeline:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+@dataclass(frozen=True)
+class _Located:
+    """One frame's detections, the indices of those large enough, their boxes, which of them the
+    classifier must see now, and those faces' chips."""
+
+    detections: list[Detection]
+    kept: list[int]
+    boxes: np.ndarray
+    due: np.ndarray
+    chips: np.ndarray
+
+
+class _Clock:
+    """Milliseconds per stage, each stage timed from the end of the one before."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._last = time.perf_counter_ns()
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter_ns()
+        self.timings[stage] = self.timings.get(stage, 0.0) + (now - self._last) / 1e6
+        self._last = now
 
 
 def _clamp(box: tuple[float, float, float, float], width: int, height: int) -> tuple[float, ...]:

@@ -12,7 +12,8 @@ numpy only; each frame costs O(tracks x faces).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import itertools
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -120,6 +121,7 @@ class FaceTracker:
         min_hits: int = 3,
         smoothing: float = 0.3,
         hysteresis: float = 0.1,
+        ids: Iterator[int] | None = None,
     ) -> None:
         checks = {
             f"threshold must be in [0, 1], not {threshold}": 0 <= threshold <= 1,
@@ -140,7 +142,9 @@ class FaceTracker:
         self.smoothing = smoothing
         self.hysteresis = hysteresis
         self._tracks: list[_Track] = []
-        self._next_id = 1
+        # Several trackers (one per stream of a pipeline) may draw from one counter, so that a
+        # track id is unique across all of them.
+        self._ids = ids if ids is not None else itertools.count(1)
         self._last_frame: int | None = None
 
     @property
@@ -245,9 +249,8 @@ class FaceTracker:
 
     def _new_track(self, frame: int, box: np.ndarray, p: float) -> _Track:
         track = _Track(
-            self._next_id, box.copy(), frame, p, FEMALE if p >= self.threshold else MALE, classified=frame
+            next(self._ids), box.copy(), frame, p, FEMALE if p >= self.threshold else MALE, classified=frame
         )
-        self._next_id += 1
         self._tracks.append(track)
         return track
 
