@@ -103,3 +103,23 @@ def test_bench_without_data_is_one_clear_error(monkeypatch):
     monkeypatch.delenv("FACEEDGE_UTKFACE", raising=False)
     result = CliRunner().invoke(app, ["bench", "--model", "models/gender/model.keras"])
     assert result.exit_code == 2 and "pass the UTKFace archive or folder with --data" in result.output
+
+
+def test_the_end_to_end_comparison_runs_both_pipelines_and_the_streams(tmp_path, report):
+    from pathlib import Path
+
+    from faceedge.bench.pipeline import pipeline_bench
+    from faceedge.bench.report import write
+
+    shipped = Path(__file__).resolve().parents[1] / "models" / "gender" / "model.keras"
+    result = pipeline_bench(None, shipped, loops=1, streams=(1, 2), limit=4)
+    assert result["faceedge"]["frames"] == 4 and result["original"]["frames"] == 4
+    for run in (result["faceedge"], result["original"]):
+        assert run["fps"] > 0 and {"decode", "detect", "crop", "classify", "draw"} <= set(run["stage_ms"])
+    assert result["speedup"] > 0
+    assert [(s["streams"], s["frames"]) for s in result["streams"]] == [(1, 4), (2, 8)]
+    json_path, md_path = tmp_path / "bench.json", tmp_path / "bench.md"
+    write(report, json_path, md_path, pipeline=result)
+    assert json.loads(json_path.read_text())["pipeline"] == result
+    text = md_path.read_text()
+    assert "model.predict per face" in text and "| 2 |" in text

@@ -28,6 +28,16 @@ def bench(
         list[str] | None, typer.Option(help="Only these engines (repeat), e.g. ort-cpu.")
     ] = None,
     max_seconds: Annotated[float, typer.Option(help="Timing per engine and batch size, at most.")] = 3.0,
+    pipeline: Annotated[
+        bool, typer.Option("--pipeline", help="Also measure end to end, against the original app's way.")
+    ] = False,
+    video: Annotated[
+        Path | None, typer.Option(help="The video for --pipeline; the demo clip by default.")
+    ] = None,
+    loops: Annotated[int, typer.Option(min=1, help="Times --pipeline plays the video.")] = 3,
+    streams: Annotated[
+        list[int] | None, typer.Option(help="Streams side by side for --pipeline (repeat).")
+    ] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write the records as JSON.")] = None,
     md: Annotated[Path | None, typer.Option(help="Write the table as Markdown.")] = None,
     png: Annotated[Path | None, typer.Option(help="Draw the chart as PNG.")] = None,
@@ -46,4 +56,11 @@ def bench(
         raise typer.BadParameter(f"no engine called {', '.join(engine)}; there are {names}")
     report = run_bench(model, data, artifacts, split, tuple(batch or BATCHES), engines, max_seconds)
     print_table(report)
-    write(report, json_path, md, png)
+    end_to_end = None
+    if pipeline:
+        from faceedge.bench.pipeline import pipeline_bench
+        from faceedge.bench.report import pipeline_markdown
+
+        end_to_end = pipeline_bench(video, model, loops, tuple(streams or (1, 2, 4)))
+        typer.echo(pipeline_markdown(end_to_end))
+    write(report, json_path, md, png, end_to_end)

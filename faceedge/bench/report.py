@@ -179,10 +179,41 @@ def plot(data: dict, path: str | Path) -> Path:
     return path
 
 
-def write(report: BenchReport, json_path=None, md_path=None, png_path=None) -> None:
+def pipeline_markdown(result: dict) -> str:
+    """The end-to-end section: faceedge's pipeline against the original application's, and streams."""
+    stages = ("decode", "detect", "crop", "classify", "track", "draw")
+    lines = [
+        f"End to end on {result['video']}, headless, drawing included:",
+        "",
+        "| pipeline | FPS | " + " | ".join(f"{s} ms" for s in stages) + " |",
+        "| --- | --- | " + " | ".join("---" for _ in stages) + " |",
+    ]
+    for name, label in (
+        ("faceedge", "faceedge run (batched ONNX Runtime, tracking)"),
+        ("original", "the original application's way (model.predict per face)"),
+    ):
+        if name in result:
+            run = result[name]
+            cells = " | ".join(f"{run['stage_ms'][s]:.2f}" if s in run["stage_ms"] else "" for s in stages)
+            lines.append(f"| {label} | {run['fps']} | {cells} |")
+    if "speedup" in result:
+        lines += ["", f"faceedge is {result['speedup']}x faster end to end."]
+    if result.get("streams"):
+        lines += ["", "| streams in one process | total FPS |", "| --- | --- |"]
+        lines += [f"| {s['streams']} | {s['fps']} |" for s in result["streams"]]
+    return "\n".join(lines) + "\n"
+
+
+def write(
+    report: BenchReport, json_path=None, md_path=None, png_path=None, pipeline: dict | None = None
+) -> None:
     if json_path:
-        Path(json_path).write_text(json.dumps(records(report), indent=2) + "\n", encoding="utf-8")
+        data = records(report)
+        if pipeline is not None:
+            data["pipeline"] = pipeline
+        Path(json_path).write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     if md_path:
-        Path(md_path).write_text(markdown(report), encoding="utf-8")
+        text = markdown(report) + ("\n" + pipeline_markdown(pipeline) if pipeline is not None else "")
+        Path(md_path).write_text(text, encoding="utf-8")
     if png_path:
         plot(records(report), png_path)

@@ -1,0 +1,134 @@
+"""End to end: `faceedge run`'s pipeline against one built the way the original application worked,
+on the same frames, and several streams batched into one classifier call."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from faceedge.runtime.outputs import draw
+from faceedge.runtime.pipeline import Face, FacePipeline, FrameResult
+from faceedge.runtime.run import run_pipeline
+from faceedge.runtime.sources import DEMO_CLIP, open_source
+
+
+class _DrawOnly:
+    """A window that is never shown: the frames are drawn, as for a display, and nothing else."""
+
+    def show(self, canvas: np.ndarray) -> bool:
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+def faceedge_fps(video: Path | None, loops: int, limit: int | None = None) -> dict:
+    """`faceedge run` headless on the video (the demo clip by default), drawing included."""
+    open_video = (
+        (lambda n: open_source(demo=True, loop=n))
+        if video is None
+        else (lambda n: open_source(video=str(video), loop=n))
+    )
+    with FacePipeline(backend="cpu") as pipeline:
+        run_pipeline(open_video(1), pipeline, max_frames=30)  # warm-up
+        summary = run_pipeline(open_video(loops), pipeline, display=_DrawOnly(), max_frames=limit)
+    return {
+        "frames": summary.frames,
+        "fps": round(summary.fps, 1),
+        "stage_ms": {k: round(v, 3) for k, v in summary.mean_ms().items()},
+    }
+
+
+def original_app_fps(video: Path | None, keras_model: Path, loops: int, limit: int | None = None) -> dict:
+    """The same frames the way the original application handled them: decode, detect, and for each
+    face a crop and a ``model.predict`` call of its own, then draw; one thread, no tracking.
+
+    It uses faceedge's detector and crops, so the difference is how the classifier is called."""
+    import keras
+
+    model = keras.models.load_model(keras_model, compile=False)
+    with FacePipeline(backend="cpu", track=False) as pipeline:
+        detector, cropper = pipeline.detector, pipeline.cropper
+        stages = dict.fromkeys(("decode", "detect", "crop", "classify", "draw"), 0.0)
+        frames, start = 0, None
+        for lap in range(loops + 1):  # the first lap warms up
+            capture = cv2.VideoCapture(str(video or DEMO_CLIP))
+            if lap == 1:
+                stages, frames, start = dict.fromkeys(stages, 0.0), 0, time.perf_counter()
+            while limit is None or frames < limit:
+                t0 = time.perf_counter_ns()
+                ok, image = capture.read()
+                if not ok:
+                    break
+                t1 = time.perf_counter_ns()
+                found = detector.detect(image)
+                t2 = time.perf_counter_ns()
+                chips = [cropper.crop(image, face) for face in found]
+                t3 = time.perf_counter_ns()
+                p = [
+                    float(np.asarray(model.predict(chip[None].astype(np.float32), verbose=0))[0, 0])
+                    for chip in chips
+                ]
+                t4 = time.perf_counter_ns()
+                faces = tuple(
+                    Face(face.box, face.score, face.keypoints, "female" if q >= 0.5 else "male", q)
+                    for face, q in zip(found, p)
+                )
+                draw(image, FrameResult("original", frames, faces))
+                t5 = time.perf_counter_ns()
+                for stage, ns in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):
+                    stages[stage] += ns / 1e6
+                frames += 1
+            capture.release()
+        seconds = time.perf_counter() - start
+    return {
+        "frames": frames,
+        "fps": round(frames / seconds, 1),
+        "stage_ms": {k: round(v / max(frames, 1), 3) for k, v in stages.items()},
+    }
+
+
+def multi_stream_fps(video: Path | None, streams: int, frames_per_stream: int) -> dict:
+    """``streams`` copies of the video read side by side in one process, the faces of each step's
+    frames classified in one call (:meth:`FacePipeline.process_streams`): total frames per second."""
+    with FacePipeline(backend="cpu") as pipeline:
+        for warm in range(2):  # the first pass warms up
+            captures = [cv2.VideoCapture(str(video or DEMO_CLIP)) for _ in range(streams)]
+            start, frames = time.perf_counter(), 0
+            for index in range(frames_per_stream if warm else 10):
+                batch = []
+                for n, capture in enumerate(captures):
+                    ok, image = capture.read()
+                    if not ok:
+                        capture.set(cv2.CAP_PROP_POS_FRAMES, 0)
+                        ok, image = capture.read()
+                    batch.append((image, index, f"stream-{n}"))
+                pipeline.process_streams(batch)
+                frames += len(batch)
+            seconds = time.perf_counter() - start
+            for capture in captures:
+                capture.release()
+            pipeline.finish()
+    return {"streams": streams, "frames": frames, "fps": round(frames / seconds, 1)}
+
+
+def pipeline_bench(
+    video: Path | None,
+    keras_model: Path | None,
+    loops: int,
+    streams: tuple[int, ...],
+    limit: int | None = None,
+) -> dict:
+    """Everything above, in one run; ``limit`` caps the frames of each part (a quick check)."""
+    result = {
+        "video": str(video) if video else "demo clip (1280x720)",
+        "faceedge": faceedge_fps(video, loops, limit),
+    }
+    if keras_model is not None:
+        result["original"] = original_app_fps(video, keras_model, max(1, loops // 2), limit)
+        result["speedup"] = round(result["faceedge"]["fps"] / result["original"]["fps"], 1)
+    result["streams"] = [multi_stream_fps(video, n, limit or 90) for n in streams]
+    return result
