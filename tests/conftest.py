@@ -134,3 +134,32 @@ def exported(source, tmp_path_factory):
     out = tmp_path_factory.mktemp("exported")
     artifacts = export_gender(model, out, data, int8=True, fp16=True, calibration_images=48)
     return artifacts, out
+
+
+def encode_image(extension: str, image: np.ndarray, params: tuple[int, ...] = ()) -> bytes:
+    """``image`` encoded by OpenCV as ``extension`` (".png", ".jpg", ...)."""
+    ok, data = cv2.imencode(extension, image, list(params))
+    assert ok
+    return data.tobytes()
+
+
+def solid_image(value: tuple[int, int, int], height: int = 24, width: int = 32) -> np.ndarray:
+    """A BGR image of one colour."""
+    image = np.empty((height, width, 3), np.uint8)
+    image[:] = value
+    return image
+
+
+@pytest.fixture(scope="session")
+def demo_frames() -> list[np.ndarray]:
+    """The first 30 frames of the demo clip that ships with faceedge (1280x720, two faces each)."""
+    from faceedge.runtime.sources import DEMO_CLIP
+
+    capture = cv2.VideoCapture(str(DEMO_CLIP))
+    frames = []
+    while len(frames) < 30:
+        ok, frame = capture.read()
+        assert ok, "the demo clip has fewer than 30 frames"
+        frames.append(frame)
+    capture.release()
+    return frames

@@ -13,6 +13,7 @@ import cv2
 import hypothesis.extra.numpy as hnp
 import numpy as np
 import pytest
+from conftest import encode_image, solid_image
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,18 +21,6 @@ from faceedge.data.images import ImageDecodeError
 from faceedge.runtime.decode import decode_image, to_bgr8
 
 FUZZ = settings(max_examples=300, deadline=None, database=None)
-
-
-def _encode(extension: str, image: np.ndarray, params: tuple[int, ...] = ()) -> bytes:
-    ok, data = cv2.imencode(extension, image, list(params))
-    assert ok
-    return data.tobytes()
-
-
-def _solid(value: tuple[int, int, int], height: int = 24, width: int = 32) -> np.ndarray:
-    image = np.empty((height, width, 3), np.uint8)
-    image[:] = value
-    return image
 
 
 def _png_chunk(kind: bytes, body: bytes) -> bytes:
@@ -127,37 +116,37 @@ def test_to_bgr8_gives_bgr8_of_the_same_size_or_refuses(array):
 
 
 def test_decode_image_normalises_grey_alpha_and_16_bit_pngs():
-    grey = decode_image(_encode(".png", np.full((6, 8), 77, np.uint8)))
+    grey = decode_image(encode_image(".png", np.full((6, 8), 77, np.uint8)))
     assert grey.shape == (6, 8, 3) and (grey == 77).all()
 
     bgra = np.zeros((6, 8, 4), np.uint8)
     bgra[...] = (10, 20, 30, 0)
-    assert (decode_image(_encode(".png", bgra)) == (10, 20, 30)).all()
+    assert (decode_image(encode_image(".png", bgra)) == (10, 20, 30)).all()
 
     sixteen = np.zeros((6, 8, 3), np.uint16)
     sixteen[..., 0], sixteen[..., 1], sixteen[..., 2] = 65535, 257 * 100, 0
-    bgr = decode_image(_encode(".png", sixteen))
+    bgr = decode_image(encode_image(".png", sixteen))
     assert bgr.dtype == np.uint8 and (bgr == (255, 100, 0)).all()
 
-    grey16 = decode_image(_encode(".png", np.full((6, 8), 65535, np.uint16)))
+    grey16 = decode_image(encode_image(".png", np.full((6, 8), 65535, np.uint16)))
     assert grey16.shape == (6, 8, 3) and (grey16 == 255).all()
 
 
 def test_decode_image_reads_float_tiff_as_zero_to_one():
-    bgr = decode_image(_encode(".tiff", np.full((4, 5, 3), 0.5, np.float32)))
+    bgr = decode_image(encode_image(".tiff", np.full((4, 5, 3), 0.5, np.float32)))
     assert bgr.dtype == np.uint8 and (bgr == 128).all()
 
 
 @pytest.mark.parametrize("extension", [".png", ".jpg", ".bmp"])
 def test_decode_image_reads_a_one_pixel_image(extension):
-    bgr = decode_image(_encode(extension, _solid((40, 120, 200), 1, 1)))
+    bgr = decode_image(encode_image(extension, solid_image((40, 120, 200), 1, 1)))
     assert bgr.shape == (1, 1, 3) and bgr.dtype == np.uint8
     assert np.abs(bgr[0, 0].astype(int) - (40, 120, 200)).max() <= 8  # JPEG is lossy
 
 
 def test_decode_image_applies_the_jpeg_orientation():
     image = np.zeros((40, 60, 3), np.uint8)
-    jpeg = _encode(".jpg", image)
+    jpeg = encode_image(".jpg", image)
     # An EXIF block whose only entry is Orientation = 6: the camera was turned 90 degrees.
     tiff = (
         b"II*\x00" + struct.pack("<IH", 8, 1) + struct.pack("<HHII", 0x0112, 3, 1, 6) + struct.pack("<I", 0)
@@ -183,7 +172,7 @@ def test_decode_image_refuses_what_is_not_an_image(data, reason):
 
 def test_decode_image_refuses_a_truncated_jpeg():
     noise = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
-    data = _encode(".jpg", noise)
+    data = encode_image(".jpg", noise)
     with pytest.raises(ImageDecodeError, match="truncated"):
         decode_image(data[: len(data) * 2 // 3])
 
@@ -194,7 +183,7 @@ def test_decode_image_refuses_a_png_announcing_too_many_pixels_before_decoding(n
 
 
 def test_decode_image_refuses_a_jpeg_announcing_too_many_pixels_before_decoding(no_decoding):
-    data = bytearray(_encode(".jpg", _solid((1, 2, 3))))
+    data = bytearray(encode_image(".jpg", solid_image((1, 2, 3))))
     sof = data.find(b"\xff\xc0")
     data[sof + 5 : sof + 9] = struct.pack(">HH", 60_000, 50_000)  # height, width
     with pytest.raises(ImageDecodeError, match="50000 x 60000 pixels"):
@@ -239,7 +228,7 @@ SIZED_FORMATS = {
 @pytest.mark.parametrize("kind", SIZED_FORMATS)
 def test_decode_image_limit_is_read_from_each_header(kind, monkeypatch):
     extension, params = SIZED_FORMATS[kind]
-    data = _encode(extension, _solid((90, 60, 30), height=30, width=40), params)
+    data = encode_image(extension, solid_image((90, 60, 30), height=30, width=40), params)
     assert decode_image(data, max_pixels=1200).shape == (30, 40, 3)
     monkeypatch.setattr(cv2, "imdecode", lambda *a: pytest.fail("decoded despite its header"))
     with pytest.raises(ImageDecodeError, match="40 x 30 pixels is more than the 1199 allowed"):
@@ -264,12 +253,12 @@ SIGNATURES = [
     b"P6\n",
 ]
 SAMPLES = [
-    _encode(".png", _solid((1, 2, 3), 12, 16)),
-    _encode(".png", np.arange(192, dtype=np.uint16).reshape(12, 16) * 300),
-    _encode(".jpg", np.random.default_rng(2).integers(0, 256, (12, 16, 3), dtype=np.uint8)),
-    _encode(".bmp", _solid((4, 5, 6), 12, 16)),
-    _encode(".webp", _solid((7, 8, 9), 12, 16)),
-    _encode(".tiff", _solid((10, 11, 12), 12, 16)),
+    encode_image(".png", solid_image((1, 2, 3), 12, 16)),
+    encode_image(".png", np.arange(192, dtype=np.uint16).reshape(12, 16) * 300),
+    encode_image(".jpg", np.random.default_rng(2).integers(0, 256, (12, 16, 3), dtype=np.uint8)),
+    encode_image(".bmp", solid_image((4, 5, 6), 12, 16)),
+    encode_image(".webp", solid_image((7, 8, 9), 12, 16)),
+    encode_image(".tiff", solid_image((10, 11, 12), 12, 16)),
 ]
 FUZZ_MAX_PIXELS = 4_000_000  # keeps a header that a mutation blew up from allocating much
 

@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 
 pytest.importorskip("onnxruntime")
 from faceedge.cli import app, with_optional_values  # noqa: E402
-from faceedge.runtime.sources import DEMO_CLIP  # noqa: E402
 
 runner = CliRunner()
 
@@ -86,9 +85,8 @@ def test_json_without_a_path_writes_to_stdout():
     assert [f["frame"] for f in frames] == [0, 1, 2]
 
 
-def _write_images(folder):
+def _write_images(folder, frame):
     folder.mkdir()
-    frame = _demo_frame()
     cv2.imwrite(str(folder / "a_colour.jpg"), frame)
     cv2.imwrite(str(folder / "b_gray.png"), cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY))
     cv2.imwrite(str(folder / "c_rgba.png"), cv2.cvtColor(frame, cv2.COLOR_BGR2BGRA))
@@ -99,17 +97,9 @@ def _write_images(folder):
     (folder / "g_truncated.jpg").write_bytes(data[: len(data) // 2])
 
 
-def _demo_frame() -> np.ndarray:
-    capture = cv2.VideoCapture(str(DEMO_CLIP))
-    ok, frame = capture.read()
-    capture.release()
-    assert ok
-    return frame
-
-
-def test_a_folder_with_corrupt_images_is_processed_and_the_bad_ones_counted(tmp_path):
+def test_a_folder_with_corrupt_images_is_processed_and_the_bad_ones_counted(tmp_path, demo_frames):
     folder, out = tmp_path / "images", tmp_path / "faces.jsonl"
-    _write_images(folder)
+    _write_images(folder, demo_frames[0])
     result = runner.invoke(app, ["run", "--image", str(folder), "--no-display", "--json", str(out)])
     assert result.exit_code == 0, result.output
     lines = {line["source"].rsplit("/", 1)[-1]: line for line in _lines(out)}
@@ -122,10 +112,10 @@ def test_a_folder_with_corrupt_images_is_processed_and_the_bad_ones_counted(tmp_
     assert re.search(r"2 unreadable images skipped: \S*f_corrupt.jpg, \S*g_truncated.jpg", result.output)
 
 
-def test_no_detect_takes_each_image_as_a_face_crop(tmp_path):
+def test_no_detect_takes_each_image_as_a_face_crop(tmp_path, demo_frames):
     folder, out = tmp_path / "crops", tmp_path / "faces.jsonl"
     folder.mkdir()
-    cv2.imwrite(str(folder / "crop.png"), _demo_frame()[150:400, 150:400])
+    cv2.imwrite(str(folder / "crop.png"), demo_frames[0][150:400, 150:400])
     result = runner.invoke(
         app, ["run", "--image", str(folder), "--no-detect", "--no-display", "--json", str(out)]
     )

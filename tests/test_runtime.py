@@ -19,20 +19,6 @@ def pipeline():
         yield pipeline
 
 
-@pytest.fixture(scope="module")
-def demo_frames() -> list[np.ndarray]:
-    from faceedge.runtime.sources import DEMO_CLIP
-
-    capture = cv2.VideoCapture(str(DEMO_CLIP))
-    frames = []
-    while len(frames) < 30:
-        ok, frame = capture.read()
-        assert ok, "the demo clip has fewer than 30 frames"
-        frames.append(frame)
-    capture.release()
-    return frames
-
-
 def test_the_demo_clip_gives_two_stable_tracks_with_one_start_and_one_end_each(pipeline, demo_frames):
     results = [pipeline.process(frame, i, "demo") for i, frame in enumerate(demo_frames)]
     ends = pipeline.finish()
@@ -80,14 +66,10 @@ def test_all_faces_of_a_frame_go_to_the_classifier_in_one_call(monkeypatch):
 
     with FacePipeline(backend="cpu") as pipeline:
         pipeline.detector = FiftyFaces()
-        calls = []
-        run = pipeline.classifier.backend.run
-        monkeypatch.setattr(
-            pipeline.classifier.backend, "run", lambda feeds: calls.append(feeds) or run(feeds)
-        )
+        batches = _count_batches(monkeypatch, pipeline.classifier.backend)
         result = pipeline.process(np.full((600, 1100, 3), 120, np.uint8))
     assert len(result.faces) == 50 and len({f.track for f in result.faces}) == 50
-    assert len(calls) == 1 and next(iter(calls[0].values())).shape[0] == 50
+    assert batches == [50]
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 3), (2, 3, 3), (31, 17, 3)])
@@ -140,13 +122,7 @@ def test_classifying_tracked_faces_every_third_frame_calls_the_model_a_third_as_
     demo_frames, monkeypatch
 ):
     with FacePipeline(backend="cpu", classify_every=3) as pipeline:
-        batches = []
-        run = pipeline.classifier.backend.run
-        monkeypatch.setattr(
-            pipeline.classifier.backend,
-            "run",
-            lambda feeds: batches.append(len(next(iter(feeds.values())))) or run(feeds),
-        )
+        batches = _count_batches(monkeypatch, pipeline.classifier.backend)
         results = [pipeline.process(frame, i, "demo") for i, frame in enumerate(demo_frames)]
     assert sum(batches) == 2 * 10  # 30 frames, 2 faces, each classified on frames 0, 3, 6, ...
     assert all(len(r.faces) == 2 and all(0 <= f.p_female <= 1 for f in r.faces) for r in results)
@@ -168,12 +144,8 @@ def test_a_backend_with_a_largest_batch_gets_the_faces_in_several_calls(monkeypa
     classifier = GenderClassifier(_bundled_gender(), "cpu")
     chips = np.random.default_rng(0).integers(0, 255, (10, 96, 96, 3), dtype=np.uint8)
     whole = classifier.predict(chips)
-    sizes = []
-    run = classifier.backend.run
     monkeypatch.setattr(classifier.backend, "max_batch", 4)
-    monkeypatch.setattr(
-        classifier.backend, "run", lambda feeds: sizes.append(len(feeds["image"])) or run(feeds)
-    )
+    sizes = _count_batches(monkeypatch, classifier.backend)
     np.testing.assert_allclose(classifier.predict(chips), whole, atol=1e-6)
     assert sizes == [4, 4, 2]
 
@@ -202,13 +174,7 @@ def test_frames_of_several_streams_share_one_classifier_call_and_keep_their_own_
     demo_frames, monkeypatch
 ):
     with FacePipeline(backend="cpu", classify_every=1) as pipeline:
-        batches = []
-        run = pipeline.classifier.backend.run
-        monkeypatch.setattr(
-            pipeline.classifier.backend,
-            "run",
-            lambda feeds: batches.append(len(next(iter(feeds.values())))) or run(feeds),
-        )
+        batches = _count_batches(monkeypatch, pipeline.classifier.backend)
         streams = ("door", "hall", "yard")
         results = [
             pipeline.process_streams([(frame, i, name) for name in streams])
@@ -225,3 +191,13 @@ def test_frames_of_several_streams_share_one_classifier_call_and_keep_their_own_
     assert all(len(ids) == 2 for ids in tracks.values())
     assert len(set().union(*tracks.values())) == 6  # no track is shared between streams
     assert len(ends) == 6
+
+
+def _count_batches(monkeypatch, backend) -> list[int]:
+    """The batch size of every call ``backend`` gets from now on."""
+    batches: list[int] = []
+    run = backend.run
+    monkeypatch.setattr(
+        backend, "run", lambda feeds: batches.append(len(next(iter(feeds.values())))) or run(feeds)
+    )
+    return batches

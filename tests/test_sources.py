@@ -14,6 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from conftest import encode_image, solid_image
 
 from faceedge.errors import SourceError
 from faceedge.runtime import decode, sources
@@ -26,18 +27,6 @@ from faceedge.runtime.sources import (
 )
 
 TIMEOUT_S = 20.0  # generous: only a hang gets near it
-
-
-def _encode(extension: str, image: np.ndarray, params: tuple[int, ...] = ()) -> bytes:
-    ok, data = cv2.imencode(extension, image, list(params))
-    assert ok
-    return data.tobytes()
-
-
-def _solid(value: tuple[int, int, int], height: int = 24, width: int = 32) -> np.ndarray:
-    image = np.empty((height, width, 3), np.uint8)
-    image[:] = value
-    return image
 
 
 def test_sources_still_offers_the_decoding_it_moved_to_decode():
@@ -53,11 +42,11 @@ def test_sources_still_offers_the_decoding_it_moved_to_decode():
 def image_folder(tmp_path: Path) -> Path:
     """Three good images (one with an upper-case extension), a corrupt PNG, a truncated JPEG, a text file."""
     noise = np.random.default_rng(3).integers(0, 256, (48, 48, 3), dtype=np.uint8)
-    (tmp_path / "a.jpg").write_bytes(_encode(".jpg", _solid((10, 10, 10))))
-    (tmp_path / "b.png").write_bytes(_encode(".png", _solid((200, 100, 50))))
-    (tmp_path / "c.JPG").write_bytes(_encode(".jpg", _solid((100, 100, 100))))
+    (tmp_path / "a.jpg").write_bytes(encode_image(".jpg", solid_image((10, 10, 10))))
+    (tmp_path / "b.png").write_bytes(encode_image(".png", solid_image((200, 100, 50))))
+    (tmp_path / "c.JPG").write_bytes(encode_image(".jpg", solid_image((100, 100, 100))))
     (tmp_path / "d_corrupt.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00garbage" * 20)
-    jpeg = _encode(".jpg", noise)
+    jpeg = encode_image(".jpg", noise)
     (tmp_path / "e_truncated.jpg").write_bytes(jpeg[: len(jpeg) // 2])
     (tmp_path / "notes.txt").write_text("not an image")
     return tmp_path
@@ -124,7 +113,7 @@ def small_video(tmp_path: Path) -> Path:
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30, (64, 48))
     assert writer.isOpened()
     for index in range(20):
-        writer.write(_solid((10 * index,) * 3, 48, 64))
+        writer.write(solid_image((10 * index,) * 3, 48, 64))
     writer.release()
     return path
 

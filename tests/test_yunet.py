@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 from conftest import SHARED
@@ -21,14 +20,8 @@ def yunet() -> YuNetDetector:
 
 
 @pytest.fixture(scope="module")
-def demo_frame() -> np.ndarray:
-    from faceedge.runtime.sources import DEMO_CLIP
-
-    capture = cv2.VideoCapture(str(DEMO_CLIP))
-    ok, frame = capture.read()
-    capture.release()
-    assert ok
-    return frame
+def demo_frame(demo_frames) -> np.ndarray:
+    return demo_frames[0]
 
 
 def test_yunet_finds_both_demo_faces_with_named_landmarks(yunet, demo_frame):
