@@ -41,7 +41,10 @@ def test_classifier_cpu(benchmark, artifact, batch):
 
     classifier = GenderClassifier(bundled_path(artifact), "cpu")
     chips = np.random.default_rng(0).integers(0, 255, (batch, 96, 96, 3), dtype=np.uint8)
-    assert benchmark(classifier.predict, chips).shape == (batch,)
+    try:
+        assert benchmark(classifier.predict, chips).shape == (batch,)
+    finally:
+        classifier.close()
 
 
 @pytest.mark.parametrize("backend", ["cuda", "tensorrt"])
@@ -54,20 +57,25 @@ def test_classifier_gpu(benchmark, backend):
     except BackendError as exc:
         pytest.skip(str(exc))
     chips = np.zeros((8, 96, 96, 3), dtype=np.uint8)
-    benchmark(classifier.predict, chips)
+    try:
+        benchmark(classifier.predict, chips)
+    finally:
+        classifier.close()
 
 
 @pytest.mark.parametrize("classify_every", [1, 3])
 def test_whole_pipeline_per_frame(benchmark, demo_frames, classify_every):
     from faceedge.runtime.pipeline import FacePipeline
 
-    pipeline = FacePipeline(backend="cpu", classify_every=classify_every)
     state = {"frame": 0}
 
     def one_frame():
+        # The clip played back and forth, so that the faces move on smoothly and keep their tracks.
         index = state["frame"]
         state["frame"] += 1
-        return pipeline.process(demo_frames[index % len(demo_frames)], index, "demo")
+        lap, step = divmod(index, len(demo_frames))
+        return pipeline.process(demo_frames[-1 - step if lap % 2 else step], index, "demo")
 
-    result = benchmark(one_frame)
+    with FacePipeline(backend="cpu", classify_every=classify_every) as pipeline:
+        result = benchmark(one_frame)
     assert len(result.faces) == 2

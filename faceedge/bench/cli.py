@@ -50,10 +50,11 @@ def bench(
 
     if data is None:
         raise DatasetError("pass the UTKFace archive or folder with --data (or set FACEEDGE_UTKFACE)")
+    names = list(dict.fromkeys(e.name for e in ENGINES))
+    unknown = [name for name in engine or () if name not in names]
+    if unknown:
+        raise typer.BadParameter(f"no engine called {', '.join(unknown)}; there are {', '.join(names)}")
     engines = tuple(e for e in ENGINES if not engine or e.name in engine)
-    if not engines:
-        names = ", ".join(dict.fromkeys(e.name for e in ENGINES))
-        raise typer.BadParameter(f"no engine called {', '.join(engine)}; there are {names}")
     report = run_bench(model, data, artifacts, split, tuple(batch or BATCHES), engines, max_seconds)
     print_table(report)
     end_to_end = None

@@ -51,6 +51,7 @@ class _Runner:
 
 
 def _keras(path: Path):
+    """keras, tensorflow and the model at ``path``, or Skipped without TensorFlow."""
     try:
         import keras
         import tensorflow as tf
@@ -59,12 +60,18 @@ def _keras(path: Path):
     return keras, tf, keras.models.load_model(path, compile=False)
 
 
+def _tensorflow_devices(tf) -> str:
+    """Where TensorFlow places the Keras rows' work: a GPU when it sees one, else the CPU."""
+    gpus = tf.config.list_physical_devices("GPU")
+    return f"TensorFlow {tf.__version__} on " + (f"{len(gpus)} GPU(s)" if gpus else "the CPU")
+
+
 class KerasPredict(_Runner):
     """``model.predict`` on each batch: what the original application did, per frame."""
 
     def __init__(self, inputs: BenchInputs) -> None:
         _, tf, self.model = _keras(inputs.keras_model)
-        self.file, self.providers = inputs.keras_model, f"TensorFlow {tf.__version__} CPU"
+        self.file, self.providers = inputs.keras_model, _tensorflow_devices(tf)
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self.model.predict(x, batch_size=len(x), verbose=0)).reshape(-1)
@@ -75,7 +82,7 @@ class KerasCall(_Runner):
 
     def __init__(self, inputs: BenchInputs) -> None:
         _, tf, self.model = _keras(inputs.keras_model)
-        self.file, self.providers = inputs.keras_model, f"TensorFlow {tf.__version__} CPU"
+        self.file, self.providers = inputs.keras_model, _tensorflow_devices(tf)
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self.model(x, training=False)).reshape(-1)
@@ -87,7 +94,7 @@ class KerasFunction(_Runner):
     def __init__(self, inputs: BenchInputs) -> None:
         _, tf, self.model = _keras(inputs.keras_model)
         self.call = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
-        self.file, self.providers = inputs.keras_model, f"TensorFlow {tf.__version__} CPU"
+        self.file, self.providers = inputs.keras_model, _tensorflow_devices(tf)
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self.call(x)).reshape(-1)
@@ -106,7 +113,8 @@ class LiteRT(_Runner):
         self.flatbuffer = tf.lite.TFLiteConverter.from_keras_model(model).convert()
         self.interpreter_class = Interpreter
         self.batch = None
-        self.providers = "LiteRT XNNPACK"
+        self.threads = os.cpu_count() or 1
+        self.providers = f"LiteRT XNNPACK, {self.threads} threads"
         self._size = len(self.flatbuffer) / 2**20
 
     @property
@@ -116,7 +124,7 @@ class LiteRT(_Runner):
     def _interpreter(self, batch: int):
         """An interpreter resized for ``batch`` (kept while the batch size stays)."""
         if self.batch != batch:
-            self.interp = self.interpreter_class(model_content=self.flatbuffer, num_threads=os.cpu_count())
+            self.interp = self.interpreter_class(model_content=self.flatbuffer, num_threads=self.threads)
             detail = self.interp.get_input_details()[0]
             self.interp.resize_tensor_input(detail["index"], [batch, *detail["shape"][1:]])
             self.interp.allocate_tensors()
@@ -133,14 +141,20 @@ class LiteRT(_Runner):
 
 
 class OpenCvDnn(_Runner):
-    """faceedge's FP32 ONNX run by OpenCV's DNN module on the CPU."""
+    """faceedge's FP32 ONNX run by OpenCV's DNN module on the CPU, fed as its manifest says."""
 
     def __init__(self, inputs: BenchInputs) -> None:
         import cv2
 
-        self.file = _artifact(inputs, "gender.onnx")
+        from faceedge.manifest import load_artifact
+
+        manifest, self.file = load_artifact(_artifact(inputs, "gender.onnx"))
+        self.spec = manifest.inputs[0]
         self.net = cv2.dnn.readNetFromONNX(str(self.file))
         self.providers = f"OpenCV {cv2.__version__} DNN CPU"
+
+    def prepare(self, chips: np.ndarray) -> np.ndarray:
+        return chips_to_input(self.spec, chips)
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         self.net.setInput(x)
@@ -166,7 +180,12 @@ class FaceedgeBackend(_Runner):
         return chips_to_input(self.spec, chips)
 
     def infer(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self.backend.run({self.spec.name: x})[self.output]).reshape(-1)
+        # A backend with a largest batch (the TensorRT provider's profile) gets larger ones in parts.
+        step = self.backend.max_batch or len(x)
+        parts = [
+            self.backend.run({self.spec.name: x[i : i + step]})[self.output] for i in range(0, len(x), step)
+        ]
+        return np.concatenate([np.asarray(p).reshape(-1) for p in parts])
 
     def close(self) -> None:
         self.backend.close()
@@ -187,6 +206,7 @@ class Engine:
     precision: str
     family: str  # "keras", "alternative" (what a user would pick instead) or "faceedge"
     opener: Callable[[BenchInputs], _Runner]
+    device: str = "cpu"  # the peak a row's throughput is compared with is the CPU's FP32 one
 
 
 def _backend(file_name: str, backend: str) -> Callable[[BenchInputs], _Runner]:
@@ -201,8 +221,8 @@ ENGINES: tuple[Engine, ...] = (
     Engine("opencv-dnn", "fp32", "alternative", OpenCvDnn),
     Engine("ort-cpu", "fp32", "faceedge", _backend("gender.onnx", "cpu")),
     Engine("ort-cpu", "int8", "faceedge", _backend("gender_int8.onnx", "cpu")),
-    Engine("ort-cuda", "fp32", "faceedge", _backend("gender.onnx", "cuda")),
-    Engine("ort-cuda", "fp16", "faceedge", _backend("gender_fp16.onnx", "cuda")),
-    Engine("ort-tensorrt", "fp16", "faceedge", _backend("gender.onnx", "tensorrt")),
-    Engine("tensorrt", "fp16", "faceedge", _backend("gender_trt_fp16.engine", "trt-engine")),
+    Engine("ort-cuda", "fp32", "faceedge", _backend("gender.onnx", "cuda"), device="gpu"),
+    Engine("ort-cuda", "fp16", "faceedge", _backend("gender_fp16.onnx", "cuda"), device="gpu"),
+    Engine("ort-tensorrt", "fp16", "faceedge", _backend("gender.onnx", "tensorrt"), device="gpu"),
+    Engine("tensorrt", "fp16", "faceedge", _backend("gender_trt_fp16.engine", "trt-engine"), device="gpu"),
 )

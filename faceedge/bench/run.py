@@ -16,6 +16,7 @@ log = logging.getLogger(__name__)
 
 BATCHES = (1, 8, 32, 256)
 ACCURACY_BATCH = 256
+THRESHOLD = 0.5  # P(female) at which every faceedge gender manifest decides "female"
 
 
 @dataclass
@@ -25,6 +26,7 @@ class EngineResult:
     engine: str
     precision: str
     family: str
+    device: str = "cpu"
     status: str = "ok"  # "ok", "skipped" or "failed"
     reason: str = ""
     providers: str = ""
@@ -46,9 +48,10 @@ class BenchReport:
     batches: tuple[int, ...]
     results: list[EngineResult]
 
-    def peak_fraction(self, timing: Timing) -> float | None:
-        """The share of the measured FP32 peak that ``timing``'s throughput computes."""
-        if not self.flops_per_image:
+    def peak_fraction(self, result: EngineResult, timing: Timing) -> float | None:
+        """The share of the CPU's measured FP32 peak that ``timing``'s throughput computes; None for
+        a GPU row (its peak is not this one) or without a FLOP count."""
+        if not self.flops_per_image or result.device != "cpu":
             return None
         return self.flops_per_image * timing.images_per_s / (self.machine["fp32_peak_gflops"] * 1e9)
 
@@ -74,15 +77,18 @@ def _test_images(data: str | Path, split_file: Path, size: int) -> tuple[np.ndar
 
 
 def _flops(keras_model: Path) -> tuple[int | None, int]:
-    """FLOPs per image and the input size of the Keras model (None FLOPs without TensorFlow)."""
+    """FLOPs per image and the input size of the Keras model (None and 0 where they cannot be had:
+    no TensorFlow, or a model it cannot load or count; the rows are measured all the same)."""
     try:
         import keras
 
         from faceedge.train.flops import count_flops
-    except ImportError:
+
+        model = keras.models.load_model(keras_model, compile=False)
+        return count_flops(model), int(model.input_shape[1])
+    except Exception as exc:  # a benchmark without a FLOP count still measures every engine
+        log.warning("no FLOP count for %s (%s): the peak share is left out", keras_model, exc)
         return None, 0
-    model = keras.models.load_model(keras_model, compile=False)
-    return count_flops(model), int(model.input_shape[1])
 
 
 def _batch_of(chips: np.ndarray, batch: int) -> np.ndarray:
@@ -99,7 +105,7 @@ def bench_engine(
     Never raises for the engine's sake: a missing dependency is a "skipped" row, an error a "failed"
     one, an error at one batch size that batch's entry in ``errors``.
     """
-    result = EngineResult(engine.name, engine.precision, engine.family)
+    result = EngineResult(engine.name, engine.precision, engine.family, engine.device)
     try:
         runner = engine.opener(inputs)
     except Skipped as exc:
@@ -116,7 +122,7 @@ def bench_engine(
                 for i in range(0, len(chips), ACCURACY_BATCH)
             ]
         )
-        result.accuracy = float(np.mean((p >= 0.5) == (labels == 1)))
+        result.accuracy = float(np.mean((p >= THRESHOLD) == (labels == 1)))
         for batch in batches:
             x = runner.prepare(_batch_of(chips, batch))
             try:
@@ -128,7 +134,10 @@ def bench_engine(
     except Exception as exc:  # a benchmark row records every failure and goes on to the next
         result.status, result.reason = "failed", f"{type(exc).__name__}: {exc}"
     finally:
-        runner.close()
+        try:
+            runner.close()
+        except Exception as exc:  # a benchmark row records every failure and goes on to the next
+            log.warning("%s %s did not close: %s", engine.name, engine.precision, exc)
     return result
 
 
@@ -158,7 +167,7 @@ def run_bench(
     if not size:  # no TensorFlow: the size comes from the FP32 ONNX's manifest
         from faceedge.manifest import load_artifact
 
-        manifest, _ = load_artifact(Path(artifacts) / "gender.onnx")
+        manifest, _ = load_artifact(Path(artifacts) / "gender.onnx")  # ModelError where it is missing
         size = int(manifest.preprocessing["input_size"])
     chips, labels = _test_images(data, split_file, size)
     inputs = BenchInputs(keras_model, Path(artifacts))

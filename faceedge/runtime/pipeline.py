@@ -15,6 +15,7 @@ smooths its probability so labels do not flicker.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 import time
@@ -206,17 +207,21 @@ class FacePipeline:
         faces, then the faces of all of them go to the classifier in one call. Each stream (by
         ``source``) keeps its own tracks; :meth:`finish` ends them all. The results' ``timings_ms``
         are those of the whole set of frames."""
+        sources = [source for _, _, source in frames]
+        if not frames or len(set(sources)) != len(sources):
+            raise ValueError(f"process_streams takes one frame from each of several streams, not {sources}")
         clock = _Clock()
-        trackers = [self._stream_tracker(source) for _, _, source in frames]
+        trackers = [self._stream_tracker(source) for source in sources]
         located = [
             self._locate(bgr, index, tracker, None, clock)
             for (bgr, index, _), tracker in zip(frames, trackers)
         ]
         p_female = self._classify(located, clock)
-        return [
+        results = [
             self._label(found, p, tracker, index, source, clock)
             for found, p, tracker, (_, index, source) in zip(located, p_female, trackers, frames)
         ]
+        return [dataclasses.replace(r, timings_ms=dict(clock.timings)) for r in results]
 
     def _stream_tracker(self, source: str) -> FaceTracker | None:
         if self.tracker is None:
