@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 import pytest
 
@@ -10,17 +9,10 @@ import pytest
 @pytest.fixture(scope="session")
 def demo_frames() -> list[np.ndarray]:
     """The first 30 frames of the demo clip (1280x720, two faces each)."""
-    from faceedge.runtime.sources import DEMO_CLIP
+    from faceedge.runtime.sources import open_source
 
-    capture = cv2.VideoCapture(str(DEMO_CLIP))
-    frames = []
-    while len(frames) < 30:
-        ok, frame = capture.read()
-        if not ok:
-            break
-        frames.append(frame)
-    capture.release()
-    return frames
+    with open_source(demo=True) as clip:
+        return [frame.image for frame, _ in zip(clip, range(30))]
 
 
 @pytest.fixture(scope="session")

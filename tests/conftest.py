@@ -153,13 +153,7 @@ def solid_image(value: tuple[int, int, int], height: int = 24, width: int = 32) 
 @pytest.fixture(scope="session")
 def demo_frames() -> list[np.ndarray]:
     """The first 30 frames of the demo clip that ships with faceedge (1280x720, two faces each)."""
-    from faceedge.runtime.sources import DEMO_CLIP
+    from faceedge.runtime.sources import open_source
 
-    capture = cv2.VideoCapture(str(DEMO_CLIP))
-    frames = []
-    while len(frames) < 30:
-        ok, frame = capture.read()
-        assert ok, "the demo clip has fewer than 30 frames"
-        frames.append(frame)
-    capture.release()
-    return frames
+    with open_source(demo=True) as clip:
+        return [frame.image for frame, _ in zip(clip, range(30))]

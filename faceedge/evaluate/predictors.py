@@ -15,7 +15,6 @@ from typing import Protocol
 import numpy as np
 
 from faceedge.errors import ModelError, require
-from faceedge.runtime.inputs import chips_to_input
 
 
 class Predictor(Protocol):
@@ -62,7 +61,7 @@ class KerasPredictor:
 
 
 class OnnxPredictor:
-    """An ONNX gender model from the export stage, run by ONNX Runtime on the CPU.
+    """An ONNX gender model from the export stage, run by the runtime's classifier on the CPU.
 
     The file is checked against its manifest (sha256, input and output names and shapes) when it
     is opened; the manifest says how to lay out and scale the chips.
@@ -71,24 +70,19 @@ class OnnxPredictor:
     backend = "onnxruntime-cpu"
 
     def __init__(self, path: str | Path, batch_size: int = 256) -> None:
-        from faceedge.runtime.onnx_session import open_onnx_artifact
+        from faceedge.runtime.classifier import GenderClassifier
 
-        self.manifest, self.session = open_onnx_artifact(path, "gender")
-        if len(self.manifest.inputs) != 1 or len(self.manifest.outputs) != 1:
-            raise ModelError(f"{path}: a gender classifier takes one input and gives one output")
-        self.spec = self.manifest.inputs[0]
-        self.output = self.manifest.outputs[0].name
-        self.input_size = int(self.spec.shape[2] if self.spec.layout == "NCHW" else self.spec.shape[1])
+        self.classifier = GenderClassifier(path, "cpu")
+        self.manifest = self.classifier.manifest
+        self.input_size = self.classifier.input_size
         self.batch_size = batch_size
 
     def predict(self, chips: np.ndarray) -> np.ndarray:
         outputs = [
-            self.session.run(
-                [self.output], {self.spec.name: chips_to_input(self.spec, chips[i : i + self.batch_size])}
-            )[0]
+            self.classifier.predict(chips[i : i + self.batch_size])
             for i in range(0, len(chips), self.batch_size)
         ]
-        return np.concatenate(outputs).reshape(-1) if outputs else np.empty(0, dtype=np.float32)
+        return np.concatenate(outputs) if outputs else np.empty(0, dtype=np.float32)
 
 
 def _tensorrt_engine(path: Path) -> Predictor:
