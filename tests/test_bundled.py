@@ -42,6 +42,27 @@ def test_the_bundled_gender_models_were_exported_from_the_committed_model():
     assert fp32["accuracy"] - int8["accuracy"] <= 0.005
 
 
+def test_the_bundled_gender_models_crop_faces_the_same_way():
+    by_name = {a.name: a for a in bundled_artifacts()}
+    fp32, int8 = (by_name[n].manifest.preprocessing["crop"] for n in ("gender", "gender_int8"))
+    for key in ("chip_size", "eye_centre", "eye_distance", "mouth_centre", "roll_degrees"):
+        assert int8[key] == fp32[key], key
+
+
+def test_every_convolution_of_the_bundled_int8_model_runs_in_int8(tmp_path):
+    """Fused by ONNX Runtime into QLinearConv: a convolution left between a DequantizeLinear and a
+    QuantizeLinear would run in FP32 and make INT8 slower than FP32."""
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED
+    options.optimized_model_filepath = str(tmp_path / "optimized.onnx")
+    ort.InferenceSession(str(bundled_path("gender_int8")), options, providers=["CPUExecutionProvider"])
+    ops = [node.op_type for node in onnx.load(str(tmp_path / "optimized.onnx")).graph.node]
+    assert "Conv" not in ops
+    assert ops.count("QLinearConv") == 12
+
+
 def test_a_damaged_bundled_file_is_reported_and_refused(tmp_path):
     for path in BUNDLED_DIR.glob("gender_int8*"):
         shutil.copy(path, tmp_path / path.name)

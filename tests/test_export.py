@@ -7,7 +7,9 @@ import json
 import numpy as np
 import pytest
 
+from faceedge.bundled import bundled_path
 from faceedge.errors import ExportGateError, ModelError
+from faceedge.manifest import manifest_path, read_manifest
 
 onnx = pytest.importorskip("onnx")
 pytest.importorskip("onnxruntime")
@@ -77,6 +79,18 @@ def test_int8_is_quantized_smaller_and_within_half_a_point(exported):
     proto = onnx.load(str(int8.path))
     ops = {node.op_type for node in proto.graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    # Unsigned activations, signed weights: the pairing ONNX Runtime's x86 kernels run fastest.
+    initializers = {i.name: i for i in proto.graph.initializer}
+    quantize_zero_points = {
+        initializers[node.input[2]].data_type for node in proto.graph.node if node.op_type == "QuantizeLinear"
+    }
+    assert quantize_zero_points == {onnx.TensorProto.UINT8}
+    weight_zero_points = {
+        initializers[node.input[2]].data_type
+        for node in proto.graph.node
+        if node.op_type == "DequantizeLinear" and node.input[0] in initializers
+    }
+    assert onnx.TensorProto.INT8 in weight_zero_points
     assert int8.size_bytes < fp32.size_bytes
     assert fp32.manifest.accuracy["accuracy"] - int8.manifest.accuracy["accuracy"] <= 0.005
 
@@ -183,9 +197,24 @@ def test_export_command_prints_the_report_and_evaluate_accepts_the_artifact(sour
 
     model, data = source
     runner = CliRunner()
-    result = runner.invoke(app, ["export", "gender", str(model), "--data", str(data), "--out", str(tmp_path)])
+    shipped = bundled_path("gender")
+    result = runner.invoke(
+        app,
+        ["export", "gender", str(model), "--data", str(data), "--out", str(tmp_path)]
+        + ["--framing-from", str(shipped)],
+    )
     assert result.exit_code == 0, result.output
     assert "gender.onnx" in result.output and "gate gender.onnx" in result.output
+    crop = json.loads((tmp_path / "gender.manifest.json").read_text())["preprocessing"]["crop"]
+    shipped_manifest = read_manifest(manifest_path(shipped))
+    assert crop == {**shipped_manifest.preprocessing["crop"], "taken_from": shipped_manifest.model_id}
+    result = runner.invoke(
+        app,
+        ["export", "gender", str(model), "--data", str(data), "--out", str(tmp_path / "no")]
+        + ["--framing-from", str(bundled_path("blazeface_short"))],
+    )
+    assert result.exit_code != 0 and "records no measured chip framing" in result.output
+    assert not (tmp_path / "no").exists()
 
     (fp32, *_), _ = exported
     split = model.parent / "split.csv"

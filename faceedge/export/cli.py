@@ -97,6 +97,14 @@ def gender(
     probe_images: Annotated[
         int, typer.Option(min=1, help=f"Test images on which FP32 must match Keras to {MAX_ABS_DIFF:g}.")
     ] = PROBE_IMAGES,
+    framing_from: Annotated[
+        Path | None,
+        typer.Option(
+            help="Reuse the chip framing of this artifact or manifest instead of measuring it, so new "
+            "artifacts crop faces exactly as the model's existing ones.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Export a Keras gender model to ONNX; each artifact is written only if it passes its gate."""
     from faceedge.export.gender import export_gender
@@ -119,6 +127,7 @@ def gender(
         triton=TritonOptions(triton_max_batch, triton_instances, f"KIND_{triton_device.value.upper()}"),
         calibration_images=calibration_images,
         probe_images=probe_images,
+        framing_from=framing_from,
     )
     typer.echo(format_export(artifacts))
 

@@ -35,7 +35,7 @@ from faceedge.export.keras_onnx import (
 from faceedge.export.quantize import CALIBRATION_IMAGES, quantize_int8
 from faceedge.export.tensorrt import DEFAULT_WORKSPACE_MIB, BatchProfile
 from faceedge.export.triton import TritonOptions, write_triton_repository
-from faceedge.manifest import Manifest, TensorSpec, sha256_file
+from faceedge.manifest import Manifest, TensorSpec, manifest_path, read_manifest, sha256_file
 from faceedge.train.rundir import TRAINING_FILE
 
 log = logging.getLogger(__name__)
@@ -76,6 +76,7 @@ def export_gender(
     calibration_images: int = CALIBRATION_IMAGES,
     probe_images: int = gate.PROBE_IMAGES,
     name: str = "gender",
+    framing_from: str | Path | None = None,
 ) -> list[ExportedArtifact]:
     """Export the Keras gender model at ``model`` to ``out_dir/{name}.onnx``, and with ``int8``,
     ``fp16`` and ``trt_fp16`` to ``{name}_int8.onnx``, ``{name}_fp16.onnx`` and the TensorRT engine
@@ -87,6 +88,8 @@ def export_gender(
         split_file: the split to use; by default the one beside ``model``, else the default split.
         nchw: give the ONNX an NCHW input (no leading Transpose, for TensorRT).
         triton_dir: also write a Triton model repository there (FP32 ONNX, and the engine if built).
+        framing_from: an artifact or manifest whose chip framing to reuse instead of measuring it,
+            so that a model's new artifacts crop faces exactly as its existing ones do.
 
     Raises:
         ModelError, DatasetError, SplitError: the model, data or split cannot be used.
@@ -110,7 +113,10 @@ def export_gender(
     tests = _TestSet(test_images, chips, keras_p, split_source)
     log.info("Keras: %.2f %% on %d test images (%s)", 100 * tests.keras_accuracy, len(chips), split_source)
 
-    framing = _framing(split.apply(dataset, "train").sample(FRAMING_IMAGES, seed=0))
+    if framing_from is not None:
+        framing = _framing_of(Path(framing_from))
+    else:
+        framing = _framing(split.apply(dataset, "train").sample(FRAMING_IMAGES, seed=0))
     base = _base_manifest(model, keras_model, size, nchw, opset, framing)
     out_dir.mkdir(parents=True, exist_ok=True)
     proto = keras_to_onnx(keras_model, opset, nchw)
@@ -131,7 +137,7 @@ def export_gender(
         profile = trt_profile or BatchProfile()
         cache = Path(timing_cache) if timing_cache else out_dir / "timing.cache"
         rebuild = _rebuild_command(
-            model, data, out_dir, split_file, nchw, opset, profile, workspace_mib, cache
+            model, data, out_dir, split_file, nchw, opset, profile, workspace_mib, cache, framing_from
         )
         engine_path = out_dir / f"{name}_trt_fp16.engine"
         artifacts.append(
@@ -188,11 +194,14 @@ def _rebuild_command(
     profile: BatchProfile,
     workspace,
     cache,
+    framing_from=None,
 ) -> str:
     """The command that exports this engine again, with every setting that shaped it."""
     options = [f"--data {data}", f"--out {out_dir}", f"--opset {opset}"]
     if split_file is not None:
         options.append(f"--split-file {split_file}")
+    if framing_from is not None:
+        options.append(f"--framing-from {framing_from}")
     if nchw:
         options.append("--inputs-as-nchw")
     options += [
@@ -280,6 +289,17 @@ def _framing(images: UtkFace) -> dict:
     except NoFacesError as exc:
         log.warning("%s; the manifest says so, and crops must be framed some other way", exc)
         return {"reference": "UTKFace aligned and cropped chip", "unmeasured": str(exc)}
+
+
+def _framing_of(artifact: Path) -> dict:
+    """The chip framing recorded in the manifest of ``artifact`` (the model file or its manifest)."""
+    manifest_file = artifact if artifact.name.endswith(".manifest.json") else manifest_path(artifact)
+    manifest = read_manifest(manifest_file)
+    framing = manifest.preprocessing.get("crop")
+    if manifest.task != "gender" or not isinstance(framing, dict) or "eye_distance" not in framing:
+        raise ModelError(f"{manifest_file} records no measured chip framing to reuse")
+    log.info("chip framing taken from %s", manifest_file)
+    return {**framing, "taken_from": manifest.model_id}
 
 
 def _base_manifest(model: Path, keras_model, size: int, nchw: bool, opset: int, framing: dict) -> Manifest:

@@ -1,7 +1,12 @@
 """INT8 ONNX for the CPUs of edge devices: ONNX Runtime static quantization, QDQ format.
 
-Weights are quantized per output channel, activations per tensor with ranges calibrated on real
-training chips. The graph is pre-processed first (BatchNormalization folded into the convolutions,
+Weights are quantized per output channel (signed, 7 bits), activations per tensor (unsigned, 8 bits)
+with ranges calibrated on real training chips. Unsigned activations times signed weights is the
+pairing ONNX Runtime's x86 kernels run fastest (AVX2's VPMADDUBSW): measured on this project's
+2-core AVX2 CPU, the model runs 1.9x faster than FP32 at batch 32 this way, and 0.8x (slower than
+FP32) with signed activations. Without VNNI that instruction can saturate its 16-bit sums, which cost
+the shipped model 1.1 points of test accuracy; the 7-bit weights (``reduce_range``) rule that out, at
+0.1 points. The graph is pre-processed first (BatchNormalization folded into the convolutions,
 shapes inferred), as ONNX Runtime recommends, so that every convolution is quantized whole.
 """
 
@@ -57,8 +62,9 @@ def quantize_int8(proto, calibration_chips: np.ndarray, nchw: bool):
             _ChipReader(input_name, calibration_chips, nchw),
             quant_format=quantization.QuantFormat.QDQ,
             per_channel=True,
-            activation_type=quantization.QuantType.QInt8,
+            activation_type=quantization.QuantType.QUInt8,
             weight_type=quantization.QuantType.QInt8,
+            reduce_range=True,
             calibrate_method=quantization.CalibrationMethod.MinMax,
         )
         return onnx.load(str(int8))
