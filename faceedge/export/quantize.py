@@ -3,7 +3,7 @@
 Weights are quantized per output channel (signed, 7 bits), activations per tensor (unsigned, 8 bits)
 with ranges calibrated on real training chips. Unsigned activations times signed weights is the
 pairing ONNX Runtime's x86 kernels run fastest (AVX2's VPMADDUBSW): measured on this project's
-2-core AVX2 CPU, the model runs 1.9x faster than FP32 at batch 32 this way, and 0.8x (slower than
+2-core AVX2 CPU, the model runs 1.8x faster than FP32 at batch 32 this way, and 0.8x (slower than
 FP32) with signed activations. Without VNNI that instruction can saturate its 16-bit sums, which cost
 the shipped model 1.1 points of test accuracy; the 7-bit weights (``reduce_range``) rule that out, at
 0.1 points. The graph is pre-processed first (BatchNormalization folded into the convolutions,
