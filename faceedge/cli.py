@@ -19,7 +19,7 @@ from faceedge.data.cli import app as data_app
 from faceedge.errors import FaceedgeError
 from faceedge.evaluate.cli import evaluate, report
 from faceedge.export.cli import app as export_app
-from faceedge.runtime.cli import doctor, run
+from faceedge.runtime.cli import doctor, run, serve
 from faceedge.train.cli import train
 
 
@@ -51,6 +51,7 @@ app.command()(evaluate)
 app.command()(report)
 app.command()(run)
 app.command()(doctor)
+app.command()(serve)
 app.command()(bench)
 
 

@@ -79,3 +79,9 @@ class OutputError(FaceedgeError):
     """A result cannot be written: a JSON or video file that cannot be created, or no window."""
 
     exit_code = 11
+
+
+class ServeError(FaceedgeError):
+    """The HTTP server cannot start as asked: an address in use, or an open address without a key."""
+
+    exit_code = 12

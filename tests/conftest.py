@@ -109,6 +109,14 @@ def portrait() -> np.ndarray:
     return probe_images()[0]
 
 
+@pytest.fixture(scope="session")
+def astronaut() -> np.ndarray:
+    """The public-domain astronaut photograph (Eileen Collins, BGR) that scikit-image ships: one
+    woman's face."""
+    data = pytest.importorskip("skimage.data")
+    return np.ascontiguousarray(data.astronaut()[:, :, ::-1])
+
+
 # A small model trained and exported once for the whole session: the export and benchmark tests
 # share it.
 @pytest.fixture(scope="session")

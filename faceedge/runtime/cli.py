@@ -1,4 +1,5 @@
-"""`faceedge run` and `faceedge doctor`: thin commands over the runtime's library functions."""
+"""`faceedge run`, `faceedge serve` and `faceedge doctor`: thin commands over the runtime's library
+functions."""
 
 from __future__ import annotations
 
@@ -179,3 +180,69 @@ def doctor(
             section = f.section
             typer.echo(f"{section}")
         typer.echo(f"  {'ok ' if f.ok else ' - '} {f.name:<16} {f.detail}")
+
+
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on (loopback unless an API key is set).")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
+    model: Annotated[
+        Path | None, typer.Option(help="A gender artifact (.onnx or .engine); the bundled one by default.")
+    ] = None,
+    backend: Annotated[
+        BackendChoice, typer.Option(help="What runs the models; auto takes the fastest that works.")
+    ] = BackendChoice.auto,
+    detector: Annotated[
+        DetectorChoice, typer.Option(help="Bundled BlazeFace short or full range, or YuNet.")
+    ] = DetectorChoice.short,
+    detector_model: Annotated[
+        Path | None, typer.Option(help="The detector's file (required for yunet).")
+    ] = None,
+    min_face: Annotated[
+        int, typer.Option(min=1, help="Faces narrower than this many pixels are not classified.")
+    ] = 20,
+    max_upload_mb: Annotated[float, typer.Option(min=0.01, help="Largest upload accepted, in MiB.")] = 8.0,
+    max_megapixels: Annotated[
+        float, typer.Option(min=0.01, help="Largest image accepted, in millions of pixels.")
+    ] = 25.0,
+    max_batch: Annotated[
+        int, typer.Option(min=1, help="Most waiting images whose faces share one classifier call.")
+    ] = 16,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            help="Ask every API call for this key (header X-API-Key).",
+            envvar="FACEEDGE_API_KEY",
+            show_default=False,
+        ),
+    ] = None,
+    allow_anonymous: Annotated[
+        bool, typer.Option("--allow-anonymous", help="Serve a non-loopback address without an API key.")
+    ] = False,
+    cache_dir: Annotated[
+        Path | None, typer.Option(help="Where the TensorRT provider caches its engines.")
+    ] = None,
+) -> None:
+    """Serve the runtime over HTTP: POST /v1/analyze, /healthz, /metrics, and an upload page at /."""
+    from faceedge.errors import require
+
+    require("fastapi", "serve")
+    from faceedge.runtime.server import ServeOptions
+    from faceedge.runtime.server import serve as serve_http
+
+    if not logging.getLogger().isEnabledFor(logging.DEBUG):
+        _quiet_opencv()
+    options = ServeOptions(
+        model=model,
+        backend=backend.value,
+        detector=detector.value,
+        detector_model=detector_model,
+        min_face=min_face,
+        max_upload_bytes=int(max_upload_mb * (1 << 20)),
+        max_pixels=int(max_megapixels * 1_000_000),
+        max_batch=max_batch,
+        api_key=api_key or None,
+        cache_dir=cache_dir,
+    )
+    serve_http(options, host, port, allow_anonymous)

@@ -23,6 +23,12 @@ from faceedge.data.images import ImageDecodeError, check_jpeg_structure
 
 MAX_PIXELS = 100_000_000
 
+
+class ImageTooLargeError(ImageDecodeError):
+    """An image with more pixels than allowed, refused before its pixels were decoded where its
+    header said how many there are."""
+
+
 # ANYDEPTH | ANYCOLOR rather than UNCHANGED: both keep 16-bit and grey images as they are, but only
 # this one applies the EXIF orientation, without which a phone's portrait photo arrives on its side
 # and its faces are missed. OpenCV drops an alpha channel under these flags, as to_bgr8 would.
@@ -85,7 +91,8 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
 
     Raises:
         ImageDecodeError: and nothing else, for empty bytes, bytes in no format OpenCV reads, a
-            corrupt or truncated image, or one with more than ``max_pixels`` pixels.
+            corrupt or truncated image, or (as its subclass ImageTooLargeError) one with more than
+            ``max_pixels`` pixels.
     """
     if not data:
         raise ImageDecodeError("empty file")
@@ -108,10 +115,10 @@ def _check_pixels(width: int, height: int, max_pixels: int) -> None:
     """Refuse an image of more than ``max_pixels`` pixels.
 
     Raises:
-        ImageDecodeError: ``width`` x ``height`` is more than ``max_pixels``.
+        ImageTooLargeError: ``width`` x ``height`` is more than ``max_pixels``.
     """
     if width * height > max_pixels:
-        raise ImageDecodeError(f"{width} x {height} pixels is more than the {max_pixels} allowed")
+        raise ImageTooLargeError(f"{width} x {height} pixels is more than the {max_pixels} allowed")
 
 
 # --- Headers -----------------------------------------------------------------------------------------

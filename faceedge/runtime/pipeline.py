@@ -44,8 +44,8 @@ CLASSIFY_EVERY = 3
 @dataclass(frozen=True)
 class Face:
     """One face in a frame. ``box`` is ``(x, y, w, h)`` in pixels, clamped to the image;
-    ``landmarks`` are the detector's keypoints; ``p_female`` is smoothed over the face's track
-    when tracking is on."""
+    ``landmarks`` are the detector's keypoints, named in order by ``landmark_names``; ``p_female``
+    is smoothed over the face's track when tracking is on."""
 
     box: tuple[float, float, float, float]
     score: float
@@ -53,6 +53,7 @@ class Face:
     gender: str
     p_female: float
     track: int | None = None
+    landmark_names: tuple[str, ...] = ()
 
     def to_dict(self) -> dict:
         return {
@@ -283,7 +284,13 @@ class FacePipeline:
         clock.lap("track")
         detections = found.detections
         faces = tuple(
-            Face(tuple(float(v) for v in box), detections[i].score, detections[i].keypoints, *label)
+            Face(
+                tuple(float(v) for v in box),
+                detections[i].score,
+                detections[i].keypoints,
+                *label,
+                landmark_names=detections[i].keypoint_names,
+            )
             for i, box, label in zip(found.kept, found.boxes, labels)
         )
         too_small = len(detections) - len(found.kept)

@@ -1,0 +1,254 @@
+"""The runtime behind an HTTP API: ``POST /v1/analyze``, ``GET /healthz``, ``GET /metrics`` and an
+upload page at ``/``.
+
+One pipeline is loaded when the app is made and shared by every request (see :mod:`.batcher`).
+Uploads are read into memory, capped at ``max_upload_bytes`` while they stream in, and never written
+to disk; an image whose header announces more than ``max_pixels`` pixels is refused before its
+pixels are decoded. Every refusal is a 4xx with a ``{"detail": ...}`` body that says what is wrong.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from fastapi import FastAPI, Request, Security
+from fastapi.responses import FileResponse, JSONResponse, Response
+from fastapi.security import APIKeyHeader
+from fastapi.staticfiles import StaticFiles
+
+from faceedge.data.images import ImageDecodeError
+from faceedge.runtime.decode import ImageTooLargeError, decode_image
+from faceedge.runtime.server.batcher import BatchingAnalyzer, ServerBusy
+from faceedge.runtime.server.metrics import ServerMetrics
+from faceedge.runtime.server.multipart import FIELD, FormError, form_image
+from faceedge.runtime.server.schema import ERROR_RESPONSES, REQUEST_BODY, AnalyzeResult, Health, to_result
+
+log = logging.getLogger(__name__)
+
+MiB = 1 << 20
+RAW_TYPES = ("image/jpeg", "image/png", "image/webp", "image/bmp", "image/tiff", "application/octet-stream")
+PAGE_DIR = Path(__file__).with_name("page")
+API_KEY_HEADER = "X-API-Key"
+_PAGE_HEADERS = {
+    # Everything the page needs comes from this server; the photo is shown from a blob: URL.
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' blob:; style-src 'self'",
+    "X-Content-Type-Options": "nosniff",
+}
+
+
+@dataclass(frozen=True)
+class ServeOptions:
+    """What the server runs and what it accepts. ``api_key`` None: no key is asked for."""
+
+    model: str | Path | None = None
+    backend: str = "auto"
+    detector: str = "short"
+    detector_model: str | Path | None = None
+    min_score: float | None = None
+    nms_iou: float | None = None
+    min_face: int = 20
+    max_upload_bytes: int = 8 * MiB
+    max_pixels: int = 25_000_000
+    max_batch: int = 16
+    queue_limit: int = 64
+    api_key: str | None = None
+    cache_dir: Path | None = None
+
+
+class Refusal(Exception):
+    """A request the server will not serve: its status, a metrics reason, and what to tell the client."""
+
+    def __init__(self, status: int, reason: str, detail: str) -> None:
+        super().__init__(detail)
+        self.status, self.reason, self.detail = status, reason, detail
+
+
+def create_app(options: ServeOptions = ServeOptions(), pipeline=None):
+    """The ASGI app. ``pipeline`` (a :class:`FacePipeline` without tracking) is built from ``options``
+    when not given.
+
+    Raises:
+        ModelError, BackendError: the models do not load or the backend cannot run here.
+    """
+    from faceedge import __version__
+    from faceedge.runtime.pipeline import FacePipeline
+
+    if pipeline is None:
+        pipeline = FacePipeline(
+            options.model,
+            options.backend,
+            options.detector,
+            options.detector_model,
+            options.min_score,
+            options.nms_iou,
+            track=False,
+            min_face=options.min_face,
+            cache_dir=options.cache_dir,
+        )
+    metrics = ServerMetrics()
+    analyzer = BatchingAnalyzer(
+        pipeline, options.max_batch, options.queue_limit, metrics.batch_images.observe
+    )
+    model_id = pipeline.classifier.manifest.model_id
+
+    @asynccontextmanager
+    async def lifespan(_app):
+        yield
+        analyzer.close()
+
+    app = FastAPI(
+        title="faceedge",
+        version=__version__,
+        summary="Faces and their gender in uploaded images.",
+        lifespan=lifespan,
+        # FastAPI's /docs and /redoc pages load their scripts from a CDN; nothing here is fetched
+        # from elsewhere. The schema itself is at /openapi.json.
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.analyzer = analyzer
+    app.state.metrics = metrics
+
+    @app.exception_handler(Refusal)
+    async def refused(_request: Request, refusal: Refusal) -> JSONResponse:
+        metrics.errors.labels(refusal.reason).inc()
+        headers = {"Retry-After": "1"} if refusal.status == 503 else None
+        return JSONResponse({"detail": refusal.detail}, status_code=refusal.status, headers=headers)
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")  # not the raw path: bounded labels
+        metrics.requests.labels(route, str(response.status_code)).inc()
+        metrics.latency.labels(route).observe(time.perf_counter() - started)
+        return response
+
+    key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="The server's API key.")
+
+    def check_key(key: str | None = Security(key_header)) -> None:
+        if options.api_key is None:
+            return
+        if key is None or not hmac.compare_digest(key.encode(), options.api_key.encode()):
+            raise Refusal(401, "unauthorized", f"a valid {API_KEY_HEADER} header is required")
+
+    guarded = [Security(check_key)] if options.api_key is not None else []
+
+    @app.post(
+        "/v1/analyze",
+        response_model=AnalyzeResult,
+        responses=ERROR_RESPONSES,
+        openapi_extra=REQUEST_BODY,
+        dependencies=guarded,
+        summary="Find the faces in an image and their gender",
+    )
+    async def analyze(request: Request) -> AnalyzeResult:
+        """The image is the body (`image/*` or `application/octet-stream`) or the `image` field of a
+        `multipart/form-data` form."""
+        started = time.perf_counter()
+        content_type = _accepted_content_type(request)  # before reading a body it would refuse
+        data = _image_bytes(await _read_body(request, options.max_upload_bytes), content_type)
+        try:
+            bgr = await asyncio.to_thread(decode_image, data, options.max_pixels)
+        except ImageTooLargeError as exc:
+            raise Refusal(413, "too_many_pixels", f"the image is too large: {exc}") from None
+        except ImageDecodeError as exc:
+            raise Refusal(400, "not_an_image", f"the body is not a readable image: {exc}") from None
+        decoded = time.perf_counter()
+        try:
+            future = analyzer.submit(bgr)
+        except ServerBusy as exc:
+            raise Refusal(503, "busy", str(exc)) from None
+        metrics.queue.set(analyzer.waiting)
+        analysis = await asyncio.wrap_future(future)
+        metrics.faces.inc(len(analysis.result.faces))
+        timings = {
+            "decode_ms": 1000 * (decoded - started),
+            "total_ms": 1000 * (time.perf_counter() - started),
+        }
+        return to_result(bgr.shape, analysis, timings, model_id)
+
+    @app.get("/healthz", response_model=Health, summary="Whether the server is up, and what it runs")
+    async def healthz() -> Health:
+        return Health(
+            status="ok",
+            model=model_id,
+            backends=pipeline.backends,
+            api_key_required=options.api_key is not None,
+            max_upload_bytes=options.max_upload_bytes,
+            max_pixels=options.max_pixels,
+            images_waiting=analyzer.waiting,
+        )
+
+    @app.get(
+        "/metrics",
+        dependencies=guarded,
+        summary="Prometheus metrics",
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}, **_only(401)},
+    )
+    async def prometheus() -> Response:
+        metrics.queue.set(analyzer.waiting)
+        body, content_type = metrics.exposition()
+        return Response(body, media_type=content_type)
+
+    @app.get("/", include_in_schema=False)
+    async def page() -> FileResponse:
+        return FileResponse(PAGE_DIR / "index.html", headers=_PAGE_HEADERS)
+
+    app.mount("/page", StaticFiles(directory=PAGE_DIR), name="page")
+    return app
+
+
+def _only(*statuses: int) -> dict:
+    return {status: ERROR_RESPONSES[status] for status in statuses}
+
+
+async def _read_body(request, limit: int) -> bytes:
+    """The request body, refused (413) as soon as it is known to exceed ``limit`` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise Refusal(413, "too_large", f"the body is {int(declared)} bytes; the limit is {limit}")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise Refusal(413, "too_large", f"the body is over the limit of {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _accepted_content_type(request) -> str:
+    """The request's content type, refused (415) unless it can carry an image."""
+    content_type = request.headers.get("content-type", "")
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    if media_type != "multipart/form-data" and media_type not in RAW_TYPES:
+        raise Refusal(
+            415,
+            "content_type",
+            f"cannot take {media_type or 'a body without a content type'}: send the image as the body "
+            f"(Content-Type image/jpeg, image/png, ... or application/octet-stream) or as the "
+            f"{FIELD!r} field of a multipart/form-data form",
+        )
+    return content_type
+
+
+def _image_bytes(body: bytes, content_type: str) -> bytes:
+    """The image in a request: the body itself, or the image field of a multipart form."""
+    if not body:
+        raise Refusal(400, "empty", "the body is empty: it should be an image")
+    data = body
+    if content_type.split(";", 1)[0].strip().lower() == "multipart/form-data":
+        try:
+            data = form_image(body, content_type)
+        except FormError as exc:
+            raise Refusal(400, "bad_form", str(exc)) from None
+    if not data:
+        raise Refusal(400, "empty", "the image is empty")
+    return data
