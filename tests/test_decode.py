@@ -287,3 +287,14 @@ def test_decode_image_on_damaged_images_gives_an_image_or_decode_error(data):
         sample[position] = value
     cut = data.draw(st.integers(0, len(sample)), label="length")
     _image_or_decode_error(bytes(sample[:cut]))
+
+
+def test_only_formats_whose_header_states_their_size_are_taken_when_asked():
+    from faceedge.runtime.decode import UnreadHeaderError
+
+    ppm = b"P6\n2 1\n255\n" + bytes([0, 0, 255, 0, 255, 0])  # a format OpenCV reads, without a reader here
+    assert decode_image(ppm).shape == (1, 2, 3)
+    with pytest.raises(UnreadHeaderError, match="header states its size"):
+        decode_image(ppm, sized_formats_only=True)
+    png = encode_image(".png", solid_image((1, 2, 3)))
+    assert decode_image(png, sized_formats_only=True).shape == (24, 32, 3)

@@ -78,7 +78,8 @@ def test_an_image_without_faces_is_an_empty_list(client):
 @pytest.mark.parametrize(
     ("body", "content_type", "status", "says"),
     [
-        (b"just some text, not a picture", "image/jpeg", 400, "not a readable image"),
+        (b"just some text, not a picture", "image/jpeg", 400, "not an image faceedge takes"),
+        (b"P6\n60000 60000\n255\n" + bytes(64), "application/octet-stream", 400, "header states its size"),
         ("truncated", "image/jpeg", 400, "not a readable image"),
         (b"", "image/jpeg", 400, "empty"),
         (b"\x89PNG", "text/plain", 415, "cannot take text/plain"),

@@ -77,6 +77,6 @@ def test_a_file_that_is_not_an_image_is_refused_on_the_page(page_url, browser_pa
     page.goto(page_url)
     page.set_input_files("#file", str(notes))
     sync_api.expect(page.locator("#status")).to_have_text(
-        re.compile(r"^Refused \(400\): the body is not a readable image"), timeout=30_000
+        re.compile(r"^Refused \(400\): the body is not an image faceedge takes"), timeout=30_000
     )
     sync_api.expect(page.locator(".box")).to_have_count(0)

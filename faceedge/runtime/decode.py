@@ -29,6 +29,11 @@ class ImageTooLargeError(ImageDecodeError):
     header said how many there are."""
 
 
+class UnreadHeaderError(ImageDecodeError):
+    """Bytes in a format whose header this module does not read, refused where only images whose
+    size is known before decoding are accepted."""
+
+
 # ANYDEPTH | ANYCOLOR rather than UNCHANGED: both keep 16-bit and grey images as they are, but only
 # this one applies the EXIF orientation, without which a phone's portrait photo arrives on its side
 # and its faces are missed. OpenCV drops an alpha channel under these flags, as to_bgr8 would.
@@ -82,17 +87,19 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
 # --- Bytes -------------------------------------------------------------------------------------------
 
 
-def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
+def decode_image(data: bytes, max_pixels: int = MAX_PIXELS, sized_formats_only: bool = False) -> np.ndarray:
     """Decode an encoded image (any format OpenCV reads) into BGR uint8 (see :func:`to_bgr8`).
 
     PNG, JPEG, BMP, WebP and TIFF files are refused before decoding when their header announces
     more than ``max_pixels`` pixels; other formats are checked once decoded (OpenCV itself refuses
-    more than 2**30 pixels). JPEG orientation metadata is applied.
+    more than 2**30 pixels), or with ``sized_formats_only`` refused outright, so that no upload can
+    make OpenCV allocate for a size nobody checked. JPEG orientation metadata is applied.
 
     Raises:
         ImageDecodeError: and nothing else, for empty bytes, bytes in no format OpenCV reads, a
             corrupt or truncated image, or (as its subclass ImageTooLargeError) one with more than
-            ``max_pixels`` pixels.
+            ``max_pixels`` pixels, or (as UnreadHeaderError) with ``sized_formats_only``, bytes
+            that are not a PNG, JPEG, BMP, WebP or TIFF file whose header states its size.
     """
     if not data:
         raise ImageDecodeError("empty file")
@@ -101,6 +108,8 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS) -> np.ndarray:
     announced = _announced_size(data)
     if announced is not None:
         _check_pixels(*announced, max_pixels)
+    elif sized_formats_only:
+        raise UnreadHeaderError("not a PNG, JPEG, BMP, WebP or TIFF file whose header states its size")
     try:
         image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), _IMREAD_FLAGS)
     except cv2.error as exc:

@@ -23,7 +23,7 @@ from fastapi.security import APIKeyHeader
 from fastapi.staticfiles import StaticFiles
 
 from faceedge.data.images import ImageDecodeError
-from faceedge.runtime.decode import ImageTooLargeError, decode_image
+from faceedge.runtime.decode import ImageTooLargeError, UnreadHeaderError, decode_image
 from faceedge.runtime.server.batcher import BatchingAnalyzer, ServerBusy
 from faceedge.runtime.server.metrics import ServerMetrics
 from faceedge.runtime.server.multipart import FIELD, FormError, form_image
@@ -155,9 +155,11 @@ def create_app(options: ServeOptions = ServeOptions(), pipeline=None):
         content_type = _accepted_content_type(request)  # before reading a body it would refuse
         data = _image_bytes(await _read_body(request, options.max_upload_bytes), content_type)
         try:
-            bgr = await asyncio.to_thread(decode_image, data, options.max_pixels)
+            bgr = await asyncio.to_thread(decode_image, data, options.max_pixels, sized_formats_only=True)
         except ImageTooLargeError as exc:
             raise Refusal(413, "too_many_pixels", f"the image is too large: {exc}") from None
+        except UnreadHeaderError as exc:
+            raise Refusal(400, "not_an_image", f"the body is not an image faceedge takes: {exc}") from None
         except ImageDecodeError as exc:
             raise Refusal(400, "not_an_image", f"the body is not a readable image: {exc}") from None
         decoded = time.perf_counter()
