@@ -55,36 +55,47 @@ def main() -> None:
     parser.add_argument("--max-seconds", type=float, default=60.0, help="Stop sending after this long.")
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 8, 32])
     parser.add_argument("--image", type=Path, help="A JPEG to send instead of the astronaut.")
-    parser.add_argument("--max-batch", type=int, default=None, help="The server's --max-batch.")
-    parser.add_argument("--name", default="serve_load", help="Results go to NAME.json and NAME.md.")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
     body = args.image.read_bytes() if args.image else astronaut_jpeg()
-    port = free_port()
-    server = start_server(port, [] if args.max_batch is None else ["--max-batch", str(args.max_batch)])
-    try:
-        levels = run_load(
-            f"http://127.0.0.1:{port}",
-            body,
-            "image/jpeg",
-            tuple(args.clients),
-            args.requests,
-            args.max_seconds,
-        )
-    finally:
-        server.terminate()
-        server.wait(30)
+    # The server as it ships, then the same server with batching off, in one run: their ratio is
+    # what batching requests into one classifier call is worth on this machine.
+    runs = {"batched": [], "unbatched": ["--max-batch", "1"]}
+    results = {}
+    for name, server_args in runs.items():
+        port = free_port()
+        server = start_server(port, server_args)
+        try:
+            results[name] = run_load(
+                f"http://127.0.0.1:{port}",
+                body,
+                "image/jpeg",
+                tuple(args.clients),
+                args.requests,
+                args.max_seconds,
+            )
+        finally:
+            server.terminate()
+            server.wait(30)
     cpu, _ = cpu_description()
     machine = f"{cpu}, {os.cpu_count()} CPUs, server and clients on the same machine"
     args.out.mkdir(parents=True, exist_ok=True)
     record = {
         "machine": machine,
-        "max_batch": args.max_batch,
-        "levels": [level.to_dict() for level in levels],
+        **{name: [level.to_dict() for level in levels] for name, levels in results.items()},
     }
-    (args.out / f"{args.name}.json").write_text(json.dumps(record, indent=2) + "\n")
-    markdown = load_markdown(levels, machine)
-    (args.out / f"{args.name}.md").write_text(markdown)
+    (args.out / "serve_load.json").write_text(json.dumps(record, indent=2) + "\n")
+    gains = ", ".join(
+        f"{b.clients} client{'s' if b.clients > 1 else ''} {b.requests_per_s / u.requests_per_s:.2f}x"
+        for b, u in zip(results["batched"], results["unbatched"])
+    )
+    markdown = (
+        load_markdown(results["batched"], machine)
+        + "\nThe same server with batching off (`--max-batch 1`), in the same run:\n\n"
+        + load_markdown(results["unbatched"], machine).split("\n", 2)[2]
+        + f"\nRequests per second with batching against without: {gains}.\n"
+    )
+    (args.out / "serve_load.md").write_text(markdown)
     print(markdown)
 
 

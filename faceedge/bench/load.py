@@ -1,9 +1,10 @@
 """A bounded load test of `faceedge serve`: requests per second and latency at several numbers of
 concurrent clients, on a loopback server only.
 
-Each level sends at most ``requests`` requests and stops sending after ``max_seconds``; every answer
-that is not a 200 with faces is counted as a failure with its status. The mean batch comes from the
-server's own metrics: how many images shared each classifier call while the level ran.
+Each level warms the server up with ``warmup`` requests from one client (not counted), then sends
+at most ``requests`` requests and stops sending after ``max_seconds``. Every answer that is not a 200
+with faces is a failure, counted by status: the image sent must show at least one face. The mean
+batch comes from the server's own metrics: how many images shared each classifier call in the level.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ def run_load(
     requests: int = 200,
     max_seconds: float = 60.0,
     api_key: str | None = None,
+    warmup: int = 10,
 ) -> list[LoadLevel]:
     """Load the server at ``url`` (``http://127.0.0.1:PORT``) with ``body`` at each level of clients.
 
@@ -60,11 +62,13 @@ def run_load(
     if not is_loopback(host):
         raise LoadError(f"the load test runs against a server on this machine only, not {host}")
     headers = {"Content-Type": content_type, **({"X-API-Key": api_key} if api_key else {})}
-    return [asyncio.run(_level(url, body, headers, clients, requests, max_seconds)) for clients in levels]
+    return [
+        asyncio.run(_level(url, body, headers, clients, requests, max_seconds, warmup)) for clients in levels
+    ]
 
 
 async def _level(
-    url: str, body: bytes, headers: dict, clients: int, total: int, max_seconds: float
+    url: str, body: bytes, headers: dict, clients: int, total: int, max_seconds: float, warmup: int
 ) -> LoadLevel:
     import httpx
 
@@ -74,6 +78,8 @@ async def _level(
             (await client.get("/healthz")).raise_for_status()
         except httpx.HTTPError as exc:
             raise LoadError(f"the server at {url} does not answer /healthz: {exc}") from None
+        for _ in range(warmup):
+            await client.post("/v1/analyze", content=body, headers=headers)
         before = await _batches(client, headers)
         latencies: list[float] = []
         statuses: dict[str, int] = {}
