@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import socket
 import struct
 import threading
@@ -147,9 +148,17 @@ def test_uploads_are_never_written_to_disk(client, astronaut, monkeypatch):
     def no_disk(*args, **kwargs):
         raise AssertionError("an upload was about to be written to disk")
 
+    real_open = builtins.open
+
+    def read_only_open(file, mode="r", *args, **kwargs):
+        if any(flag in mode for flag in "wax+"):
+            raise AssertionError(f"{file} was about to be written")
+        return real_open(file, mode, *args, **kwargs)
+
     for name in ("SpooledTemporaryFile", "TemporaryFile", "NamedTemporaryFile", "mkstemp"):
         monkeypatch.setattr(tempfile, name, no_disk)
     monkeypatch.setattr(starlette.formparsers, "SpooledTemporaryFile", no_disk)
+    monkeypatch.setattr(builtins, "open", read_only_open)
     big = cv2_resize(astronaut, 4)  # a PNG of several MB: Starlette would spool it to a file
     data = encode_image(".png", big)
     assert 2 << 20 < len(data) < 8 << 20
@@ -212,11 +221,12 @@ def test_health_says_what_runs_and_the_page_ships_with_the_package(client):
     assert health["status"] == "ok" and health["api_key_required"] is False
     assert "CPUExecutionProvider" in health["backends"]["classifier"]
     page = client.get("/")
-    assert page.status_code == 200 and "/page/page.js" in page.text
+    assert page.status_code == 200 and "/page/page.js" in page.text and "/page/page.css" in page.text
     assert "default-src 'self'" in page.headers["content-security-policy"]
-    assert "http" not in page.text.replace('lang="en"', "")  # nothing from another site
-    script = client.get("/page/page.js")
-    assert script.status_code == 200 and "/v1/analyze" in script.text
+    script, style = client.get("/page/page.js"), client.get("/page/page.css")
+    assert script.status_code == style.status_code == 200 and "/v1/analyze" in script.text
+    for text in (page.text, script.text, style.text):  # nothing from another site
+        assert "http:" not in text and "https:" not in text and "//" not in text.replace("// ", "")
     # FastAPI's own docs pages load scripts from a CDN: not served; the schema is.
     assert client.get("/docs").status_code == client.get("/redoc").status_code == 404
     assert "/v1/analyze" in client.get("/openapi.json").json()["paths"]
@@ -231,12 +241,15 @@ class _SlowPipeline:
         self.batches: list[int] = []
         self.entered = threading.Event()
         self.release = threading.Event()
+        self.fail_on: tuple[int, ...] | None = None
 
     def process_streams(self, frames):
         if not self.batches:
             self.entered.set()
             self.release.wait(10)
         self.batches.append(len(frames))
+        if any(bgr.shape == self.fail_on for bgr, _, _ in frames):
+            raise RuntimeError("the pipeline cannot take this image")
         from faceedge.runtime.pipeline import FrameResult
 
         return [FrameResult(source, index, ()) for _, index, source in frames]
@@ -259,6 +272,90 @@ def test_requests_that_wait_together_share_one_classifier_call_and_a_full_queue_
     assert [f.result(10).batch_images for f in waiting] == [4, 4, 4, 4, 2, 2]
     assert pipeline.batches == [1, 4, 2]
     analyzer.close()
+    with pytest.raises(ServerBusy, match="shutting down"):
+        analyzer.submit(image)
+
+
+def test_waiting_pixels_are_bounded_and_a_failed_batch_fails_only_its_bad_image():
+    pipeline = _SlowPipeline()
+    analyzer = BatchingAnalyzer(pipeline, max_images=4, queue_limit=10, pixel_budget=100)
+    first = analyzer.submit(np.zeros((8, 8, 3), np.uint8))  # 64 pixels: alone, always admitted
+    assert pipeline.entered.wait(10)
+    with pytest.raises(ServerBusy, match="million pixels are already waiting"):
+        analyzer.submit(np.zeros((8, 8, 3), np.uint8))  # 64 more would pass the budget of 100
+    pipeline.release.set()
+    first.result(10)
+    bad = np.zeros((2, 3, 3), np.uint8)
+    pipeline.fail_on = bad.shape
+    pipeline.entered.clear()
+    pipeline.release.clear()
+    pipeline.batches.clear()
+    blocker = analyzer.submit(np.zeros((1, 1, 3), np.uint8))
+    assert pipeline.entered.wait(10)
+    good = [analyzer.submit(np.zeros((2, 2, 3), np.uint8)) for _ in range(2)]
+    failing = analyzer.submit(bad)
+    pipeline.release.set()
+    blocker.result(10)
+    assert [f.result(10).batch_images for f in good] == [1, 1]  # answered one by one after the batch failed
+    with pytest.raises(RuntimeError, match="cannot take"):
+        failing.result(10)
+    analyzer.close()
+
+
+def test_a_failure_inside_the_server_is_a_counted_500_with_json_and_the_next_request_is_served(
+    client, astronaut_jpeg, monkeypatch
+):
+    pipeline = client.app.state.analyzer.pipeline
+
+    def fall_over(frames):
+        raise RuntimeError("the backend fell over")
+
+    as_a_client_sees_it = TestClient(client.app, raise_server_exceptions=False)  # the same app
+    with monkeypatch.context() as patch:
+        patch.setattr(pipeline, "process_streams", fall_over)
+        response = as_a_client_sees_it.post(
+            "/v1/analyze", content=astronaut_jpeg, headers={"Content-Type": "image/jpeg"}
+        )
+    assert response.status_code == 500
+    assert response.json() == {"detail": "the server failed on this request: the backend fell over"}
+    text = client.get("/metrics").text
+    assert _metric(text, 'faceedge_errors_total{reason="internal"}') >= 1
+    assert _metric(text, 'faceedge_http_requests_total{route="/v1/analyze",status="500"}') >= 1
+    again = client.post("/v1/analyze", content=astronaut_jpeg, headers={"Content-Type": "image/jpeg"})
+    assert again.status_code == 200 and len(again.json()["faces"]) == 1
+
+
+def test_a_busy_server_answers_503_with_retry_after(client, astronaut_jpeg, monkeypatch):
+    def busy(bgr):
+        raise ServerBusy("32 images are already waiting; try again shortly")
+
+    monkeypatch.setattr(client.app.state.analyzer, "submit", busy)
+    response = client.post("/v1/analyze", content=astronaut_jpeg, headers={"Content-Type": "image/jpeg"})
+    assert response.status_code == 503 and response.headers["retry-after"] == "1"
+    assert "already waiting" in response.json()["detail"]
+
+
+def test_a_stopped_worker_shows_in_health_and_refuses_work(astronaut_jpeg):
+    with TestClient(create_app(ServeOptions(backend="cpu"))) as stopped:
+        stopped.app.state.analyzer.close()
+        health = stopped.get("/healthz")
+        assert health.status_code == 503 and health.json()["status"] == "stopped"
+        response = stopped.post("/v1/analyze", content=astronaut_jpeg, headers={"Content-Type": "image/jpeg"})
+        assert response.status_code == 503 and "not running (shutting down)" in response.json()["detail"]
+        schema = stopped.get("/openapi.json").json()["paths"]["/v1/analyze"]["post"]["responses"]
+        assert "401" not in schema and {"200", "400", "413", "415", "500", "503"} <= set(schema)
+
+
+def test_the_app_serves_again_after_its_lifespan_restarts(astronaut_jpeg):
+    app = create_app(ServeOptions(backend="cpu"))
+    for _ in range(2):
+        with TestClient(app) as client:
+            response = client.post(
+                "/v1/analyze", content=astronaut_jpeg, headers={"Content-Type": "image/jpeg"}
+            )
+            assert response.status_code == 200 and len(response.json()["faces"]) == 1
+        assert not app.state.analyzer.alive  # the lifespan's end stopped the worker, not the pipeline
+    app.state.analyzer.close()
 
 
 def test_serve_refuses_an_open_address_without_a_key_and_a_port_in_use():

@@ -77,7 +77,8 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
     if image.dtype == np.uint8:
         return image
     if image.dtype == np.uint16:
-        return ((image.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+        # x / 257 rounded, in one pass: no wider temporary copies of what may be a 25 MP image.
+        return cv2.convertScaleAbs(image, alpha=1 / 257)
     if np.issubdtype(image.dtype, np.floating):
         unit = np.clip(np.nan_to_num(image, nan=0.0), 0.0, 1.0)
         return (unit * 255.0 + 0.5).astype(np.uint8)

@@ -4,7 +4,10 @@ upload page at ``/``.
 One pipeline is loaded when the app is made and shared by every request (see :mod:`.batcher`).
 Uploads are read into memory, capped at ``max_upload_bytes`` while they stream in, and never written
 to disk; an image whose header announces more than ``max_pixels`` pixels is refused before its
-pixels are decoded. Every refusal is a 4xx with a ``{"detail": ...}`` body that says what is wrong.
+pixels are decoded. Memory stays bounded under load: at most ``queue_limit`` requests are admitted
+at once (503 beyond), a few images are decoded at a time, and the decoded images waiting for the
+pipeline hold at most ``4 * max_pixels`` pixels. Every refusal has a ``{"detail": ...}`` body that
+says what is wrong: a 4xx for a request the server will never take, 503 for one it cannot take now.
 """
 
 from __future__ import annotations
@@ -21,20 +24,28 @@ from fastapi import FastAPI, Request, Security
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import APIKeyHeader
 from fastapi.staticfiles import StaticFiles
+from starlette.requests import ClientDisconnect
 
 from faceedge.data.images import ImageDecodeError
 from faceedge.runtime.decode import ImageTooLargeError, UnreadHeaderError, decode_image
 from faceedge.runtime.server.batcher import BatchingAnalyzer, ServerBusy
 from faceedge.runtime.server.metrics import ServerMetrics
 from faceedge.runtime.server.multipart import FIELD, FormError, form_image
-from faceedge.runtime.server.schema import ERROR_RESPONSES, REQUEST_BODY, AnalyzeResult, Health, to_result
+from faceedge.runtime.server.schema import (
+    ERROR_RESPONSES,
+    RAW_TYPES,
+    REQUEST_BODY,
+    AnalyzeResult,
+    Health,
+    to_result,
+)
 
 log = logging.getLogger(__name__)
 
 MiB = 1 << 20
-RAW_TYPES = ("image/jpeg", "image/png", "image/webp", "image/bmp", "image/tiff", "application/octet-stream")
 PAGE_DIR = Path(__file__).with_name("page")
 API_KEY_HEADER = "X-API-Key"
+DECODERS = 2  # images decoded at once
 _PAGE_HEADERS = {
     # Everything the page needs comes from this server; the photo is shown from a blob: URL.
     "Content-Security-Policy": "default-src 'self'; img-src 'self' blob:; style-src 'self'",
@@ -56,7 +67,7 @@ class ServeOptions:
     max_upload_bytes: int = 8 * MiB
     max_pixels: int = 25_000_000
     max_batch: int = 16
-    queue_limit: int = 64
+    queue_limit: int = 32
     api_key: str | None = None
     cache_dir: Path | None = None
 
@@ -93,14 +104,20 @@ def create_app(options: ServeOptions = ServeOptions(), pipeline=None):
         )
     metrics = ServerMetrics()
     analyzer = BatchingAnalyzer(
-        pipeline, options.max_batch, options.queue_limit, metrics.batch_images.observe
+        pipeline, options.max_batch, options.queue_limit, 4 * options.max_pixels, metrics.batch_images.observe
     )
     model_id = pipeline.classifier.manifest.model_id
+    admitted = asyncio.Semaphore(options.queue_limit)  # requests between their first byte and answer
+    decoding = asyncio.Semaphore(DECODERS)  # a decode may briefly need several times its image
+    responses = {s: r for s, r in ERROR_RESPONSES.items() if s != 401 or options.api_key is not None}
 
     @asynccontextmanager
     async def lifespan(_app):
+        # The pipeline lives as long as the app (loaded above, so that a model that does not load
+        # fails before the server listens; freed by serve()); its worker runs while the app serves.
+        analyzer.start()
         yield
-        analyzer.close()
+        await asyncio.to_thread(analyzer.stop)
 
     app = FastAPI(
         title="faceedge",
@@ -121,14 +138,25 @@ def create_app(options: ServeOptions = ServeOptions(), pipeline=None):
         headers = {"Retry-After": "1"} if refusal.status == 503 else None
         return JSONResponse({"detail": refusal.detail}, status_code=refusal.status, headers=headers)
 
+    @app.exception_handler(Exception)
+    async def failed(_request: Request, exc: Exception) -> JSONResponse:
+        # Not the client's doing (a backend that failed mid-run, a bug): said as JSON, and counted.
+        log.error("a request failed: %s", exc, exc_info=exc)
+        metrics.errors.labels("internal").inc()
+        return JSONResponse({"detail": f"the server failed on this request: {exc}"}, status_code=500)
+
     @app.middleware("http")
     async def measure(request: Request, call_next):
         started = time.perf_counter()
-        response = await call_next(request)
-        route = getattr(request.scope.get("route"), "path", "unmatched")  # not the raw path: bounded labels
-        metrics.requests.labels(route, str(response.status_code)).inc()
-        metrics.latency.labels(route).observe(time.perf_counter() - started)
-        return response
+        status = 500
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            route = getattr(request.scope.get("route"), "path", "unmatched")  # bounded labels, not raw paths
+            metrics.requests.labels(route, str(status)).inc()
+            metrics.latency.labels(route).observe(time.perf_counter() - started)
 
     key_header = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="The server's API key.")
 
@@ -143,7 +171,7 @@ def create_app(options: ServeOptions = ServeOptions(), pipeline=None):
     @app.post(
         "/v1/analyze",
         response_model=AnalyzeResult,
-        responses=ERROR_RESPONSES,
+        responses=responses,
         openapi_extra=REQUEST_BODY,
         dependencies=guarded,
         summary="Find the faces in an image and their gender",
@@ -151,11 +179,20 @@ def create_app(options: ServeOptions = ServeOptions(), pipeline=None):
     async def analyze(request: Request) -> AnalyzeResult:
         """The image is the body (`image/*` or `application/octet-stream`) or the `image` field of a
         `multipart/form-data` form."""
-        started = time.perf_counter()
         content_type = _accepted_content_type(request)  # before reading a body it would refuse
+        if admitted.locked():
+            raise Refusal(
+                503, "busy", f"{options.queue_limit} requests are already in progress; try again shortly"
+            )
+        async with admitted:
+            return await _analyze(request, content_type)
+
+    async def _analyze(request: Request, content_type: str) -> AnalyzeResult:
         data = _image_bytes(await _read_body(request, options.max_upload_bytes), content_type)
+        started = time.perf_counter()  # the body is in: from here on the time is the server's
         try:
-            bgr = await asyncio.to_thread(decode_image, data, options.max_pixels, sized_formats_only=True)
+            async with decoding:
+                bgr = await asyncio.to_thread(decode_image, data, options.max_pixels, sized_formats_only=True)
         except ImageTooLargeError as exc:
             raise Refusal(413, "too_many_pixels", f"the image is too large: {exc}") from None
         except UnreadHeaderError as exc:
@@ -176,10 +213,15 @@ def create_app(options: ServeOptions = ServeOptions(), pipeline=None):
         }
         return to_result(bgr.shape, analysis, timings, model_id)
 
-    @app.get("/healthz", response_model=Health, summary="Whether the server is up, and what it runs")
-    async def healthz() -> Health:
-        return Health(
-            status="ok",
+    @app.get(
+        "/healthz",
+        response_model=Health,
+        responses={503: {"model": Health, "description": "The pipeline's worker has stopped"}},
+        summary="Whether the server is up, and what it runs",
+    )
+    async def healthz() -> Health | JSONResponse:
+        health = Health(
+            status="ok" if analyzer.alive else "stopped",
             model=model_id,
             backends=pipeline.backends,
             api_key_required=options.api_key is not None,
@@ -187,13 +229,14 @@ def create_app(options: ServeOptions = ServeOptions(), pipeline=None):
             max_pixels=options.max_pixels,
             images_waiting=analyzer.waiting,
         )
+        return health if analyzer.alive else JSONResponse(health.model_dump(), status_code=503)
 
     @app.get(
         "/metrics",
         dependencies=guarded,
         summary="Prometheus metrics",
         response_class=Response,
-        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}, **_only(401)},
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}, **_only(responses, 401)},
     )
     async def prometheus() -> Response:
         metrics.queue.set(analyzer.waiting)
@@ -208,8 +251,8 @@ def create_app(options: ServeOptions = ServeOptions(), pipeline=None):
     return app
 
 
-def _only(*statuses: int) -> dict:
-    return {status: ERROR_RESPONSES[status] for status in statuses}
+def _only(responses: dict, *statuses: int) -> dict:
+    return {status: responses[status] for status in statuses if status in responses}
 
 
 async def _read_body(request, limit: int) -> bytes:
@@ -218,11 +261,14 @@ async def _read_body(request, limit: int) -> bytes:
     if declared.isdigit() and int(declared) > limit:
         raise Refusal(413, "too_large", f"the body is {int(declared)} bytes; the limit is {limit}")
     chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise Refusal(413, "too_large", f"the body is over the limit of {limit} bytes")
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise Refusal(413, "too_large", f"the body is over the limit of {limit} bytes")
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise Refusal(400, "disconnected", "the client went away before the body was complete") from None
     return b"".join(chunks)
 
 

@@ -7,6 +7,9 @@ from pydantic import BaseModel, Field
 from faceedge.runtime.server.batcher import Analysis
 from faceedge.runtime.server.multipart import FIELD
 
+# The content types a raw body may have: an image's own or a generic byte stream.
+RAW_TYPES = ("image/jpeg", "image/png", "image/webp", "image/bmp", "image/tiff", "application/octet-stream")
+
 _BINARY = {"schema": {"type": "string", "format": "binary"}}
 REQUEST_BODY = {
     "requestBody": {
@@ -21,7 +24,7 @@ REQUEST_BODY = {
                     "properties": {FIELD: {"type": "string", "format": "binary"}},
                 }
             },
-            **{media_type: _BINARY for media_type in ("image/jpeg", "image/png", "application/octet-stream")},
+            **{media_type: _BINARY for media_type in RAW_TYPES},
         },
     }
 }
@@ -38,7 +41,12 @@ ERROR_RESPONSES = {
     401: {"model": Problem, "description": "The API key is missing or wrong"},
     413: {"model": Problem, "description": "The body or the image's pixel count is over the limit"},
     415: {"model": Problem, "description": "A content type that cannot carry an image"},
-    503: {"model": Problem, "description": "Too many images are waiting; retry after a second"},
+    500: {"model": Problem, "description": "The server failed on this request (not the client's doing)"},
+    503: {
+        "model": Problem,
+        "description": "Too many requests or pixels are waiting; retry after a second",
+        "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
+    },
 }
 
 

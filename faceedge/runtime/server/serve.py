@@ -37,6 +37,7 @@ def check_address(host: str, port: int, api_key: str | None, allow_anonymous: bo
         )
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: a restart may bind
         try:
             probe.bind((host, port))
         except OSError as exc:
@@ -59,4 +60,15 @@ def serve(
     for role, backend in app.state.analyzer.pipeline.backends.items():
         log.info("%s: %s", role, backend)
     log.info("serving on http://%s:%d (the upload page at /, the API schema at /openapi.json)", host, port)
-    uvicorn.run(app, host=host, port=port, log_level="warning", server_header=False)
+    try:
+        # Connections beyond what the app admits get uvicorn's own 503 before anything is read.
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            server_header=False,
+            limit_concurrency=4 * options.queue_limit,
+        )
+    finally:
+        app.state.analyzer.close()
