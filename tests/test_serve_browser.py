@@ -80,3 +80,20 @@ def test_a_file_that_is_not_an_image_is_refused_on_the_page(page_url, browser_pa
         re.compile(r"^Refused \(400\): the body is not an image faceedge takes"), timeout=30_000
     )
     sync_api.expect(page.locator(".box")).to_have_count(0)
+
+
+def test_the_page_asks_for_the_key_of_a_guarded_server(browser_page, astronaut, tmp_path):
+    from faceedge.runtime.server import ServeOptions
+
+    photo = tmp_path / "astronaut.png"
+    photo.write_bytes(encode_image(".png", astronaut))
+    page = browser_page
+    with running_server(ServeOptions(backend="cpu", api_key="door-7")) as url:
+        page.goto(url)
+        sync_api.expect(page.locator("#api-key")).to_be_visible()
+        page.set_input_files("#file", str(photo))
+        sync_api.expect(page.locator("#status")).to_have_text(re.compile(r"^Refused \(401\)"), timeout=30_000)
+        page.fill("#api-key", "door-7")
+        page.locator("#api-key").press("Enter")  # a new key analyses the last image again
+        sync_api.expect(page.locator("#status")).to_have_text(re.compile(r"^1 face in"), timeout=30_000)
+        sync_api.expect(page.locator(".box.female")).to_have_count(1)

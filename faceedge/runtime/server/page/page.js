@@ -3,6 +3,7 @@
 
 const $ = (id) => document.getElementById(id);
 let photoUrl = null;
+let lastFile = null;  // analysed again when the API key changes
 
 async function start() {
   try {
@@ -11,7 +12,11 @@ async function start() {
   } catch (error) {
     say(`The server does not answer: ${error}`, true);
   }
-  $("file").addEventListener("change", () => analyze($("file").files[0]));
+  $("file").addEventListener("change", () => {
+    analyze($("file").files[0]);
+    $("file").value = "";  // so that choosing the same file again analyses it again
+  });
+  $("api-key").addEventListener("change", () => analyze(lastFile));
   const drop = $("drop");
   drop.addEventListener("dragover", (event) => { event.preventDefault(); drop.classList.add("over"); });
   drop.addEventListener("dragleave", () => drop.classList.remove("over"));
@@ -29,6 +34,7 @@ function say(text, isError = false) {
 
 async function analyze(file) {
   if (!file) return;
+  lastFile = file;
   say(`Analysing ${file.name}…`);
   const headers = { "Content-Type": file.type || "application/octet-stream" };
   const key = $("api-key").value;
