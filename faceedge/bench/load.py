@@ -56,7 +56,7 @@ def run_load(
         MissingExtraError: httpx is not installed.
     """
     require("httpx", "dev")
-    from faceedge.runtime.server.serve import is_loopback
+    from faceedge.runtime.server.start import is_loopback
 
     host = urlsplit(url).hostname or ""
     if not is_loopback(host):

@@ -15,7 +15,10 @@ from typing import Annotated
 import typer
 
 from faceedge.runtime.detection import DetectorChoice
-from faceedge.runtime.pipeline import CLASSIFY_EVERY
+from faceedge.runtime.pipeline import CLASSIFY_EVERY, MIN_FACE
+from faceedge.runtime.server.options import ServeOptions
+
+_SERVE = ServeOptions()  # the server's defaults, shown by --help
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,31 @@ class SourceChoice(str, Enum):
     demo = "demo"
 
 
+# The options `run` and `serve` share, defined once.
+ModelOption = Annotated[
+    Path | None, typer.Option(help="A gender artifact (.onnx or .engine); the bundled one by default.")
+]
+BackendOption = Annotated[
+    BackendChoice, typer.Option(help="What runs the models; auto takes the fastest that works.")
+]
+DetectorOption = Annotated[
+    DetectorChoice, typer.Option(help="Bundled BlazeFace short or full range, or YuNet.")
+]
+DetectorModelOption = Annotated[Path | None, typer.Option(help="The detector's file (required for yunet).")]
+MinScoreOption = Annotated[
+    float | None,
+    typer.Option(min=0.0, max=1.0, help="Detection score threshold (the model's own by default)."),
+]
+NmsIouOption = Annotated[
+    float | None,
+    typer.Option(min=0.0, max=1.0, help="Overlap above which detections merge (the model's own by default)."),
+]
+MinFaceOption = Annotated[
+    int, typer.Option(min=1, help="Faces narrower than this many pixels are not classified.")
+]
+CacheDirOption = Annotated[Path | None, typer.Option(help="Where the TensorRT provider caches its engines.")]
+
+
 def run(
     camera: Annotated[int | None, typer.Option(help="Read camera N (0 is the first).")] = None,
     video: Annotated[str | None, typer.Option(help="Read a video file.")] = None,
@@ -41,31 +69,13 @@ def run(
         SourceChoice | None, typer.Option(help="`demo`: the short clip that ships with faceedge.")
     ] = None,
     loop: Annotated[int, typer.Option(min=1, help="Play the demo clip or the video this many times.")] = 1,
-    model: Annotated[
-        Path | None, typer.Option(help="A gender artifact (.onnx or .engine); the bundled one by default.")
-    ] = None,
-    backend: Annotated[
-        BackendChoice, typer.Option(help="What runs the models; auto takes the fastest that works.")
-    ] = BackendChoice.auto,
-    detector: Annotated[
-        DetectorChoice, typer.Option(help="Bundled BlazeFace short or full range, or YuNet.")
-    ] = DetectorChoice.short,
-    detector_model: Annotated[
-        Path | None, typer.Option(help="The detector's file (required for yunet).")
-    ] = None,
-    min_score: Annotated[
-        float | None,
-        typer.Option(min=0.0, max=1.0, help="Detection score threshold (the model's own by default)."),
-    ] = None,
-    nms_iou: Annotated[
-        float | None,
-        typer.Option(
-            min=0.0, max=1.0, help="Overlap above which detections merge (the model's own by default)."
-        ),
-    ] = None,
-    min_face: Annotated[
-        int, typer.Option(min=1, help="Faces narrower than this many pixels are not classified.")
-    ] = 20,
+    model: ModelOption = None,
+    backend: BackendOption = BackendChoice.auto,
+    detector: DetectorOption = DetectorChoice.short,
+    detector_model: DetectorModelOption = None,
+    min_score: MinScoreOption = None,
+    nms_iou: NmsIouOption = None,
+    min_face: MinFaceOption = MIN_FACE,
     classify_every: Annotated[
         int, typer.Option(min=1, help="Classify each tracked face every N frames (new faces at once).")
     ] = CLASSIFY_EVERY,
@@ -89,9 +99,7 @@ def run(
         typer.Option("--display/--no-display", help="Show a window (default: when a display exists)."),
     ] = None,
     max_frames: Annotated[int | None, typer.Option(min=1, help="Stop after this many frames.")] = None,
-    cache_dir: Annotated[
-        Path | None, typer.Option(help="Where the TensorRT provider caches its engines.")
-    ] = None,
+    cache_dir: CacheDirOption = None,
 ) -> None:
     """Detect faces and recognise their gender in a camera, video, stream, images or the demo clip."""
     from faceedge.runtime.run import RunOptions
@@ -187,28 +195,22 @@ def serve(
         "127.0.0.1"
     ),
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
-    model: Annotated[
-        Path | None, typer.Option(help="A gender artifact (.onnx or .engine); the bundled one by default.")
-    ] = None,
-    backend: Annotated[
-        BackendChoice, typer.Option(help="What runs the models; auto takes the fastest that works.")
-    ] = BackendChoice.auto,
-    detector: Annotated[
-        DetectorChoice, typer.Option(help="Bundled BlazeFace short or full range, or YuNet.")
-    ] = DetectorChoice.short,
-    detector_model: Annotated[
-        Path | None, typer.Option(help="The detector's file (required for yunet).")
-    ] = None,
-    min_face: Annotated[
-        int, typer.Option(min=1, help="Faces narrower than this many pixels are not classified.")
-    ] = 20,
-    max_upload_mb: Annotated[float, typer.Option(min=0.01, help="Largest upload accepted, in MiB.")] = 8.0,
+    model: ModelOption = None,
+    backend: BackendOption = BackendChoice.auto,
+    detector: DetectorOption = DetectorChoice.short,
+    detector_model: DetectorModelOption = None,
+    min_score: MinScoreOption = None,
+    nms_iou: NmsIouOption = None,
+    min_face: MinFaceOption = MIN_FACE,
+    max_upload_mb: Annotated[float, typer.Option(min=0.01, help="Largest upload accepted, in MiB.")] = (
+        _SERVE.max_upload_bytes / (1 << 20)
+    ),
     max_megapixels: Annotated[
         float, typer.Option(min=0.01, help="Largest image accepted, in millions of pixels.")
-    ] = 25.0,
+    ] = _SERVE.max_pixels / 1e6,
     max_batch: Annotated[
         int, typer.Option(min=1, help="Most waiting images whose faces share one classifier call.")
-    ] = 16,
+    ] = _SERVE.max_batch,
     api_key: Annotated[
         str | None,
         typer.Option(
@@ -220,16 +222,13 @@ def serve(
     allow_anonymous: Annotated[
         bool, typer.Option("--allow-anonymous", help="Serve a non-loopback address without an API key.")
     ] = False,
-    cache_dir: Annotated[
-        Path | None, typer.Option(help="Where the TensorRT provider caches its engines.")
-    ] = None,
+    cache_dir: CacheDirOption = None,
 ) -> None:
     """Serve the runtime over HTTP: POST /v1/analyze, /healthz, /metrics, and an upload page at /."""
     from faceedge.errors import require
 
     require("fastapi", "serve")
-    from faceedge.runtime.server import ServeOptions
-    from faceedge.runtime.server import serve as serve_http
+    from faceedge.runtime.server.start import serve as serve_http
 
     if not logging.getLogger().isEnabledFor(logging.DEBUG):
         _quiet_opencv()
@@ -238,6 +237,8 @@ def serve(
         backend=backend.value,
         detector=detector.value,
         detector_model=detector_model,
+        min_score=min_score,
+        nms_iou=nms_iou,
         min_face=min_face,
         max_upload_bytes=int(max_upload_mb * (1 << 20)),
         max_pixels=int(max_megapixels * 1_000_000),

@@ -39,6 +39,7 @@ STAGES = ("detect", "crop", "classify", "track")
 # smoothed over frames anyway, and on a 2-core CPU this lifts the demo from about 110 to 180 FPS
 # (benchmarks/pipeline_speed.py).
 CLASSIFY_EVERY = 3
+MIN_FACE = 20  # pixels: narrower faces are not classified
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ class FacePipeline:
         nms_iou: float | None = None,
         detect: bool = True,
         track: bool = True,
-        min_face: int = 20,
+        min_face: int = MIN_FACE,
         classify_every: int = CLASSIFY_EVERY,
         cache_dir: Path | None = None,
     ) -> None:

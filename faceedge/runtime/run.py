@@ -19,7 +19,7 @@ from pathlib import Path
 
 from faceedge.errors import FaceedgeError, OutputError, SourceError
 from faceedge.runtime.outputs import Display, JsonLinesWriter, VideoSaver, display_available, draw
-from faceedge.runtime.pipeline import CLASSIFY_EVERY, STAGES, FacePipeline, FrameResult
+from faceedge.runtime.pipeline import CLASSIFY_EVERY, MIN_FACE, STAGES, FacePipeline, FrameResult
 from faceedge.runtime.sources import Frame, FrameSource, open_source
 
 log = logging.getLogger(__name__)
@@ -270,7 +270,7 @@ class RunOptions:
     detector_model: Path | None = None
     min_score: float | None = None
     nms_iou: float | None = None
-    min_face: int = 20
+    min_face: int = MIN_FACE
     classify_every: int = CLASSIFY_EVERY
     detect: bool = True
     json_path: str | None = None  # "-" is stdout

@@ -17,7 +17,6 @@ import hmac
 import logging
 import time
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI, Request, Security
@@ -31,6 +30,7 @@ from faceedge.runtime.decode import ImageTooLargeError, UnreadHeaderError, decod
 from faceedge.runtime.server.batcher import BatchingAnalyzer, ServerBusy
 from faceedge.runtime.server.metrics import ServerMetrics
 from faceedge.runtime.server.multipart import FIELD, FormError, form_image
+from faceedge.runtime.server.options import ServeOptions
 from faceedge.runtime.server.schema import (
     ERROR_RESPONSES,
     RAW_TYPES,
@@ -42,7 +42,6 @@ from faceedge.runtime.server.schema import (
 
 log = logging.getLogger(__name__)
 
-MiB = 1 << 20
 PAGE_DIR = Path(__file__).with_name("page")
 API_KEY_HEADER = "X-API-Key"
 # Images decoded at once: few enough to bound memory, enough for requests to pile up into batches
@@ -55,25 +54,6 @@ _PAGE_HEADERS = {
 }
 
 
-@dataclass(frozen=True)
-class ServeOptions:
-    """What the server runs and what it accepts. ``api_key`` None: no key is asked for."""
-
-    model: str | Path | None = None
-    backend: str = "auto"
-    detector: str = "short"
-    detector_model: str | Path | None = None
-    min_score: float | None = None
-    nms_iou: float | None = None
-    min_face: int = 20
-    max_upload_bytes: int = 8 * MiB
-    max_pixels: int = 25_000_000
-    max_batch: int = 16
-    queue_limit: int = 32
-    api_key: str | None = None
-    cache_dir: Path | None = None
-
-
 class Refusal(Exception):
     """A request the server will not serve: its status, a metrics reason, and what to tell the client."""
 
@@ -82,13 +62,14 @@ class Refusal(Exception):
         self.status, self.reason, self.detail = status, reason, detail
 
 
-def create_app(options: ServeOptions = ServeOptions(), pipeline=None):
+def create_app(options: ServeOptions | None = None, pipeline=None):
     """The ASGI app. ``pipeline`` (a :class:`FacePipeline` without tracking) is built from ``options``
-    when not given.
+    when not given; ``options`` default to :class:`ServeOptions`' defaults.
 
     Raises:
         ModelError, BackendError: the models do not load or the backend cannot run here.
     """
+    options = options or ServeOptions()
     from faceedge import __version__
     from faceedge.runtime.pipeline import FacePipeline
 
