@@ -69,10 +69,10 @@ def create_app(options: ServeOptions | None = None, pipeline=None):
     Raises:
         ModelError, BackendError: the models do not load or the backend cannot run here.
     """
-    options = options or ServeOptions()
     from faceedge import __version__
     from faceedge.runtime.pipeline import FacePipeline
 
+    options = options or ServeOptions()
     if pipeline is None:
         pipeline = FacePipeline(
             options.model,
@@ -97,7 +97,7 @@ def create_app(options: ServeOptions | None = None, pipeline=None):
     @asynccontextmanager
     async def lifespan(_app):
         # The pipeline lives as long as the app (loaded above, so that a model that does not load
-        # fails before the server listens; freed by serve()); its worker runs while the app serves.
+        # fails before the server listens; freed by start.serve()); its worker runs while the app serves.
         analyzer.start()
         yield
         await asyncio.to_thread(analyzer.stop)

@@ -7,7 +7,7 @@ import logging
 import socket
 
 from faceedge.errors import ServeError, require
-from faceedge.runtime.server.app import ServeOptions, create_app
+from faceedge.runtime.server.options import ServeOptions
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +55,8 @@ def serve(
         ModelError, BackendError: the models do not load or the backend cannot run here.
     """
     uvicorn = require("uvicorn", "serve")
+    from faceedge.runtime.server.app import create_app
+
     check_address(host, port, options.api_key, allow_anonymous)
     app = create_app(options)
     for role, backend in app.state.analyzer.pipeline.backends.items():
