@@ -140,6 +140,14 @@ def test_uploads_over_the_size_limit_are_refused_whether_announced_or_streamed(a
         assert ok.status_code == 200
 
 
+def noisy_upscale(image: np.ndarray, factor: int) -> np.ndarray:
+    import cv2
+
+    noisy = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
+    noise = np.random.default_rng(0).integers(0, 6, noisy.shape, dtype=np.uint8)
+    return cv2.add(noisy, noise)  # noise keeps the PNG from compressing to almost nothing
+
+
 def test_uploads_are_never_written_to_disk(client, astronaut, monkeypatch):
     import tempfile
 
@@ -159,20 +167,12 @@ def test_uploads_are_never_written_to_disk(client, astronaut, monkeypatch):
         monkeypatch.setattr(tempfile, name, no_disk)
     monkeypatch.setattr(starlette.formparsers, "SpooledTemporaryFile", no_disk)
     monkeypatch.setattr(builtins, "open", read_only_open)
-    big = cv2_resize(astronaut, 4)  # a PNG of several MB: Starlette would spool it to a file
+    big = noisy_upscale(astronaut, 4)  # a PNG of several MB: Starlette would spool it to a file
     data = encode_image(".png", big)
     assert 2 << 20 < len(data) < 8 << 20
     response = client.post("/v1/analyze", files={"image": ("big.png", data, "image/png")})
     assert response.status_code == 200, response.text
     assert len(response.json()["faces"]) == 1
-
-
-def cv2_resize(image: np.ndarray, factor: int) -> np.ndarray:
-    import cv2
-
-    noisy = cv2.resize(image, None, fx=factor, fy=factor, interpolation=cv2.INTER_CUBIC)
-    noise = np.random.default_rng(0).integers(0, 6, noisy.shape, dtype=np.uint8)
-    return cv2.add(noisy, noise)  # noise keeps the PNG from compressing to almost nothing
 
 
 def test_an_api_key_guards_the_api_but_not_the_page_or_health(astronaut_jpeg):
@@ -205,6 +205,7 @@ def test_metrics_count_requests_latency_faces_refusals_and_batches(client, astro
     assert _metric(text, "faceedge_faces_total") >= 1
     assert _metric(text, 'faceedge_errors_total{reason="not_an_image"}') >= 1
     assert _metric(text, "faceedge_batch_images_count") >= 1
+    assert _metric(text, "faceedge_queue_images") == 0  # nothing waits once the answers are in
     client.get("/no/such/page")
     assert 'route="unmatched"' in client.get("/metrics").text  # random paths do not become labels
 

@@ -89,6 +89,7 @@ def create_app(options: ServeOptions | None = None, pipeline=None):
     analyzer = BatchingAnalyzer(
         pipeline, options.max_batch, options.queue_limit, 4 * options.max_pixels, metrics.batch_images.observe
     )
+    metrics.queue.set_function(lambda: analyzer.waiting)  # read when scraped, never stale
     model_id = pipeline.classifier.manifest.model_id
     admitted = asyncio.Semaphore(options.queue_limit)  # requests between their first byte and answer
     decoding = asyncio.Semaphore(DECODERS)  # a decode may briefly need several times its image
@@ -187,7 +188,6 @@ def create_app(options: ServeOptions | None = None, pipeline=None):
             future = analyzer.submit(bgr)
         except ServerBusy as exc:
             raise Refusal(503, "busy", str(exc)) from None
-        metrics.queue.set(analyzer.waiting)
         analysis = await asyncio.wrap_future(future)
         metrics.faces.inc(len(analysis.result.faces))
         timings = {
@@ -219,10 +219,12 @@ def create_app(options: ServeOptions | None = None, pipeline=None):
         dependencies=guarded,
         summary="Prometheus metrics",
         response_class=Response,
-        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}, **_only(responses, 401)},
+        responses={
+            200: {"content": {"text/plain": {"schema": {"type": "string"}}}},
+            **{status: r for status, r in responses.items() if status == 401},
+        },
     )
     async def prometheus() -> Response:
-        metrics.queue.set(analyzer.waiting)
         body, content_type = metrics.exposition()
         return Response(body, media_type=content_type)
 
@@ -232,10 +234,6 @@ def create_app(options: ServeOptions | None = None, pipeline=None):
 
     app.mount("/page", StaticFiles(directory=PAGE_DIR), name="page")
     return app
-
-
-def _only(responses: dict, *statuses: int) -> dict:
-    return {status: responses[status] for status in statuses if status in responses}
 
 
 async def _read_body(request, limit: int) -> bytes:
@@ -255,10 +253,14 @@ async def _read_body(request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _media_type(content_type: str) -> str:
+    return content_type.split(";", 1)[0].strip().lower()
+
+
 def _accepted_content_type(request) -> str:
     """The request's content type, refused (415) unless it can carry an image."""
     content_type = request.headers.get("content-type", "")
-    media_type = content_type.split(";", 1)[0].strip().lower()
+    media_type = _media_type(content_type)
     if media_type != "multipart/form-data" and media_type not in RAW_TYPES:
         raise Refusal(
             415,
@@ -275,7 +277,7 @@ def _image_bytes(body: bytes, content_type: str) -> bytes:
     if not body:
         raise Refusal(400, "empty", "the body is empty: it should be an image")
     data = body
-    if content_type.split(";", 1)[0].strip().lower() == "multipart/form-data":
+    if _media_type(content_type) == "multipart/form-data":
         try:
             data = form_image(body, content_type)
         except FormError as exc:
