@@ -79,6 +79,7 @@ def distillation_targets(
     for path in map(Path, teachers):
         _check_no_leak(path, split)
         teacher = KerasPredictor(path)
+        log.info("teacher %s: predicting %d training images and their mirror images", path, len(train_set))
         chips = decode_chips([s.data for s in train_set.samples], teacher.input_size)
         p = predict_with_flip(teacher, chips)
         log.info(
