@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from conftest import SHARED
@@ -35,6 +36,28 @@ def test_yunet_finds_both_demo_faces_with_named_landmarks(yunet, demo_frame):
         assert y < right[1] < mouth[1] < y + h
     assert yunet.detect(np.full((480, 640, 3), 127, np.uint8)) == []
     assert yunet.detect(np.zeros((1, 1, 3), np.uint8)) == []
+
+
+def test_a_large_photograph_is_shrunk_before_detection_and_its_faces_mapped_back(yunet, astronaut):
+    small = yunet.detect(astronaut)  # 512 px: detected as it is
+    assert len(small) == 1
+    factor = 4000 / astronaut.shape[1]
+    big = cv2.resize(astronaut, (4000, 4000), interpolation=cv2.INTER_CUBIC)
+    faces = yunet.detect(big)  # at its full size YuNet finds no face here: hers is too large
+    assert len(faces) == 1
+    expected = np.array(small[0].box) * factor
+    assert np.allclose(faces[0].box, expected, atol=0.05 * expected[2])
+    for name in ("right_eye", "left_eye", "mouth_centre"):
+        assert np.allclose(
+            faces[0].point(name), np.array(small[0].point(name)) * factor, atol=0.05 * expected[2]
+        )
+
+
+def test_max_side_below_what_yunet_accepts_is_refused():
+    if not YUNET.is_file():
+        pytest.skip(f"no YuNet model at {YUNET}")
+    with pytest.raises(ValueError, match="max_side"):
+        YuNetDetector(YUNET, max_side=8)
 
 
 def test_the_pipeline_runs_with_yunet_and_agrees_with_blazeface(demo_frame):
