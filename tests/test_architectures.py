@@ -38,3 +38,27 @@ def test_the_seed_architecture_is_the_original_report_s():
 
 def test_every_architecture_has_a_default_size():
     assert all(arch.default_size >= 32 for arch in ARCHITECTURES.values())
+
+
+def test_a_two_head_model_gives_p_female_and_an_age_inside_utkface_s_range():
+    model = build_model(ArchName.resnet10, 48, age=True)
+    assert model.output_names == ["p_female", "age"]
+    assert [tuple(o.shape) for o in model.outputs] == [(None, 1), (None, 1)]
+    assert all(o.dtype == "float32" for o in model.outputs)
+    assert not model.get_layer("age").trainable  # a fixed expectation over the years 0-116
+    x = np.random.default_rng(2).uniform(0, 255, (5, 48, 48, 3)).astype("float32")
+    p_female, age = (np.asarray(t) for t in model(x, training=False))
+    assert np.all((p_female >= 0) & (p_female <= 1)) and np.all((age >= 0) & (age <= 116))
+    # An untrained head spreads its belief over all years: its expectation is near their middle.
+    assert np.allclose(age, 58, atol=8)
+
+
+def test_a_gender_only_model_still_loads_the_weights_of_the_shipped_v1_file():
+    from pathlib import Path
+
+    shipped = Path(__file__).parent.parent / "models" / "gender" / "model.keras"
+    v1 = keras.models.load_model(shipped, compile=False)
+    rebuilt = build_model(ArchName.resnet10, v1.input_shape[1])
+    rebuilt.set_weights(v1.get_weights())
+    x = np.random.default_rng(3).uniform(0, 255, (2, 96, 96, 3)).astype("float32")
+    np.testing.assert_array_equal(np.asarray(rebuilt(x, training=False)), np.asarray(v1(x, training=False)))

@@ -29,9 +29,9 @@ def _move_first_test_image(split_csv, to: str | None) -> None:
     split_csv.write_text("\n".join(lines) + "\n")
 
 
-def _losses(run) -> list[float]:
+def _losses(run, column: str = "loss") -> list[float]:
     with (run / "history.csv").open() as handle:
-        return [float(row["loss"]) for row in csv.DictReader(handle)]
+        return [float(row[column]) for row in csv.DictReader(handle)]
 
 
 @pytest.fixture(scope="module")
@@ -56,6 +56,37 @@ def test_a_run_writes_every_artifact_and_a_readable_report(synthetic_run):
     assert training["epochs_run"] == 3 and training["parameters"] > 0 and training["flops_per_image"] > 0
     assert training["precision_policy"] == "float32" and training["replicas"] == 1
     assert "accuracy" in format_run(result.run_dir)
+
+
+def test_a_two_head_run_records_both_heads_and_the_raw_weights_accuracy(synthetic_run):
+    result, config = synthetic_run
+    assert config.age_head and config.ema_momentum is not None  # model v2's defaults
+    with (result.run_dir / "history.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    for column in ("p_female_loss", "age_loss", "val_p_female_accuracy", "val_age_mae", "val_raw_accuracy"):
+        assert all(math.isfinite(float(row[column])) for row in rows), column
+    training = json.loads((result.run_dir / "training.json").read_text())
+    assert set(training["outputs"]) == {"p_female", "age"} and training["best_val_age_mae"] >= 0
+    evaluation = json.loads((result.run_dir / "evaluation.json").read_text())
+    assert evaluation["has_age"] and 0 <= evaluation["age_mae"] <= 116
+    assert set(evaluation["age_mae_per_race"]) == {"White", "Black", "Asian", "Indian", "Others"}
+    assert (result.run_dir / "evaluation_age.png").is_file()
+    assert "age MAE" in format_run(result.run_dir)
+
+
+def test_a_gender_only_model_still_trains_and_evaluates(synthetic_run, tmp_path):
+    _, config = synthetic_run
+    gender_only = replace(config, out=str(tmp_path / "run"), epochs=2, age_head=False, ema_momentum=None)
+    result = train(gender_only, progress=False)
+    with (result.run_dir / "history.csv").open() as handle:
+        columns = set(next(csv.DictReader(handle)))
+    assert {"loss", "accuracy", "val_accuracy"} <= columns and not any("age" in c for c in columns)
+    evaluation = json.loads((result.run_dir / "evaluation.json").read_text())
+    assert evaluation["has_age"] is False and "age_mae" not in evaluation
+    assert 0 <= evaluation["accuracy"] <= 1 and evaluation["race_gap_adults"] is not None
+    assert json.loads((result.run_dir / "training.json").read_text())["outputs"] == {
+        "p_female": "P(female), 0-1"
+    }
 
 
 def test_loss_is_finite_and_falls_on_a_learnable_task(synthetic_run):
@@ -213,9 +244,11 @@ def test_short_real_training_run_on_utkface(utkface_archive, tmp_path):
     config = TrainConfig(
         data=str(utkface_archive), out=str(tmp_path / "run"), img_size=48, epochs=4, batch_size=32, limit=400
     )
+    assert config.age_head  # the two-head model v2
     result = train(config, progress=False)
-    losses = _losses(result.run_dir)
-    assert all(math.isfinite(loss) for loss in losses) and losses[-1] < losses[0]
+    for head in ("p_female_loss", "age_loss"):
+        losses = _losses(result.run_dir, head)
+        assert all(math.isfinite(loss) for loss in losses) and losses[-1] < losses[0], (head, losses)
     for name in RUN_FILES:
         assert (result.run_dir / name).is_file(), name
     assert result.evaluation.n == 40
@@ -243,6 +276,10 @@ def test_evaluate_command_reproduces_the_run_s_own_report(synthetic_run, tmp_pat
         "race_gap",
         "per_age_group",
         "adult_accuracy",
+        "race_gap_age_standardised",
+        "race_gap_adults",
+        "age_mae",
+        "age_mae_per_age_group",
     ):
         assert again[key] == recorded[key], key
     assert (tmp_path / "eval_confusion.png").is_file() and (tmp_path / "eval_groups.png").is_file()
@@ -259,7 +296,7 @@ def test_a_model_trained_in_mixed_precision_is_shipped_in_float32(tmp_path):
     config = TrainConfig(data="", out=str(tmp_path), img_size=32)
     keras.mixed_precision.set_global_policy("mixed_float16")
     try:
-        mixed = build_model(config.arch, 32)
+        mixed = build_model(config.arch, 32, config.age_head)
         assert mixed.get_layer("stem_conv").compute_dtype == "float16"
         mixed.save(tmp_path / "best.keras")
     finally:
@@ -271,4 +308,5 @@ def test_a_model_trained_in_mixed_precision_is_shipped_in_float32(tmp_path):
     }
     x = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
     np.testing.assert_allclose(np.asarray(reloaded(x)), np.asarray(shipped(x)), atol=1e-6)
-    np.testing.assert_allclose(np.asarray(reloaded(x)), np.asarray(mixed(x)), atol=2e-2)  # float16 vs float32
+    p_float32, p_float16 = np.asarray(reloaded(x)[0]), np.asarray(mixed(x)[0])
+    np.testing.assert_allclose(p_float32, p_float16, atol=2e-2)  # float16 vs float32

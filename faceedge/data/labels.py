@@ -57,7 +57,7 @@ class FaceLabels:
 
     @property
     def life_stage(self) -> str:
-        return _group_of(self.age, LIFE_STAGES)
+        return life_stage(self.age)
 
 
 class LabelError(ValueError):
@@ -74,6 +74,11 @@ def _group_of(age: int, groups: tuple[tuple[str, int, int], ...]) -> str:
 def age_group(age: int) -> str:
     """The fine age group (one of :data:`AGE_GROUPS`) of an age in years."""
     return _group_of(age, AGE_GROUPS)
+
+
+def life_stage(age: int) -> str:
+    """The coarse group of the original report (one of :data:`LIFE_STAGES`) of an age in years."""
+    return _group_of(age, LIFE_STAGES)
 
 
 def parse_file_name(name: str) -> FaceLabels:

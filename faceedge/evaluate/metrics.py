@@ -82,3 +82,41 @@ def group_accuracy(correct: np.ndarray) -> GroupAccuracy:
     hits = int(np.sum(correct))
     low, high = wilson_interval(hits, n)
     return GroupAccuracy(hits / n if n else float("nan"), n, low, high)
+
+
+def mean_absolute_error(true: np.ndarray, predicted: np.ndarray) -> float:
+    """Mean of ``|predicted - true|`` (NaN for no values)."""
+    true = np.asarray(true, dtype=np.float64)
+    predicted = np.asarray(predicted, dtype=np.float64)
+    return float(np.mean(np.abs(predicted - true))) if len(true) else float("nan")
+
+
+def standardised_accuracy(correct: np.ndarray, groups: np.ndarray, strata: np.ndarray) -> dict[object, float]:
+    """Accuracy of each group as if it had the whole set's mix of strata (direct standardisation).
+
+    Each group's accuracy within each stratum (an age group, say) is weighted by that stratum's
+    share of the whole set, so that a group is not judged worse merely for holding more of a hard
+    stratum. A stratum that a group lacks is left out of that group's sum and the remaining weights
+    are rescaled to 1. A group with no images is NaN.
+    """
+    correct = np.asarray(correct, dtype=bool)
+    groups, strata = np.asarray(groups, dtype=object), np.asarray(strata, dtype=object)
+    names, counts = np.unique(strata, return_counts=True)
+    weights = dict(zip(names, counts / counts.sum())) if len(strata) else {}
+    result: dict[object, float] = {}
+    for group in dict.fromkeys(groups.tolist()):
+        in_group = groups == group
+        total = weight_sum = 0.0
+        for stratum, weight in weights.items():
+            cell = in_group & (strata == stratum)
+            if cell.any():
+                total += weight * correct[cell].mean()
+                weight_sum += weight
+        result[group] = total / weight_sum if weight_sum else float("nan")
+    return result
+
+
+def gap(values: list[float]) -> float:
+    """Best minus worst of the values that exist (NaN when none do)."""
+    present = [v for v in values if not np.isnan(v)]
+    return max(present) - min(present) if present else float("nan")

@@ -1,4 +1,5 @@
-"""A gender model, whatever runs it, seen as one function: face chips in, P(female) out.
+"""A face attribute model, whatever runs it, seen as one function: face chips in, P(female) out
+(and the age in years, for a two-head model).
 
 Evaluation only talks to :class:`Predictor`, so every artifact the project makes (the Keras model of
 the training stage, the ONNX and TensorRT artifacts of the export stage) is measured by the same
@@ -26,8 +27,18 @@ class Predictor(Protocol):
     def predict(self, chips: np.ndarray) -> np.ndarray: ...
 
 
+def predict_heads(predictor: Predictor, chips: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """P(female) ``(n,)`` and the ages in years ``(n,)`` of ``chips``; the ages are None for a
+    predictor without an age head (every artifact of the export stage so far)."""
+    heads = getattr(predictor, "predict_heads", None)
+    return heads(chips) if heads is not None else (predictor.predict(chips), None)
+
+
 class KerasPredictor:
     """A ``.keras`` model from the training stage, called in inference mode through a tf.function.
+
+    A gender-only model maps chips to ``p_female`` ``(n, 1)``; a two-head model (model v2) to
+    ``[p_female, age]``, each ``(n, 1)``. Both heads of a batch come from one call.
 
     ``model.predict`` re-enters Keras' training loop machinery on every call; a traced function that
     calls ``model(x, training=False)`` computes the same numbers much faster.
@@ -42,22 +53,43 @@ class KerasPredictor:
             self.model = keras.models.load_model(path, compile=False)
         except (OSError, ValueError) as exc:
             raise ModelError(f"cannot load the Keras model {path}: {exc}") from exc
-        shape, out = tuple(self.model.input_shape), tuple(self.model.output_shape)
-        if len(shape) != 4 or shape[1] != shape[2] or shape[3] != 3 or out[1:] != (1,):
+        shape = tuple(self.model.input_shape)
+        names = tuple(self.model.output_names)
+        shapes = [tuple(o.shape) for o in self.model.outputs]
+        if (
+            len(shape) != 4
+            or shape[1] != shape[2]
+            or shape[3] != 3
+            or names not in (("p_female",), ("p_female", "age"))
+            or any(s[1:] != (1,) for s in shapes)
+        ):
             raise ModelError(
-                f"{path} maps {shape} to {out}; a faceedge gender model maps (None, size, size, 3) "
-                "to (None, 1)"
+                f"{path} maps {shape} to {dict(zip(names, shapes))}; a faceedge model maps "
+                "(None, size, size, 3) to p_female (None, 1), and a two-head model also to age (None, 1)"
             )
         self.input_size = int(shape[1])
+        self.has_age = len(names) == 2
         self.batch_size = batch_size
         self._call = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
 
+    def predict_heads(self, chips: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """P(female) ``(n,)`` and, for a two-head model, the ages in years ``(n,)`` (else None),
+        both from one pass over ``chips``."""
+        p_female, ages = [], []
+        for i in range(0, len(chips), self.batch_size):
+            out = self._call(chips[i : i + self.batch_size].astype(np.float32))
+            heads = out if isinstance(out, (list, tuple)) else [out]
+            p_female.append(np.asarray(heads[0]).reshape(-1))
+            if self.has_age:
+                ages.append(np.asarray(heads[1]).reshape(-1))
+        empty = np.empty(0, dtype=np.float32)
+        p = np.concatenate(p_female) if p_female else empty
+        if not self.has_age:
+            return p, None
+        return p, np.concatenate(ages) if ages else empty
+
     def predict(self, chips: np.ndarray) -> np.ndarray:
-        outputs = [
-            np.asarray(self._call(chips[i : i + self.batch_size].astype(np.float32))).reshape(-1)
-            for i in range(0, len(chips), self.batch_size)
-        ]
-        return np.concatenate(outputs) if outputs else np.empty(0, dtype=np.float32)
+        return self.predict_heads(chips)[0]
 
 
 class OnnxPredictor:
@@ -116,4 +148,11 @@ def load_predictor(path: str | Path) -> Predictor:
 
 def predict_with_flip(predictor: Predictor, chips: np.ndarray) -> np.ndarray:
     """Average of the predictions on the chips and on their mirror images (test-time augmentation)."""
-    return (predictor.predict(chips) + predictor.predict(np.ascontiguousarray(chips[:, :, ::-1]))) / 2
+    return predict_heads_with_flip(predictor, chips)[0]
+
+
+def predict_heads_with_flip(predictor: Predictor, chips: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """:func:`predict_heads` averaged over the chips and their mirror images."""
+    p, ages = predict_heads(predictor, chips)
+    p_mirror, ages_mirror = predict_heads(predictor, np.ascontiguousarray(chips[:, :, ::-1]))
+    return (p + p_mirror) / 2, None if ages is None else (ages + ages_mirror) / 2

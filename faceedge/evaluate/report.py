@@ -1,7 +1,13 @@
-"""The evaluation report: overall metrics, accuracy per race, age group and gender, and plots.
+"""The evaluation report: overall metrics, accuracy per race, age group and gender, the race gap
+three ways, the age head's errors for a two-head model, and plots.
 
-:func:`evaluate_predictions` works on probabilities and labels only, so it serves every backend;
+:func:`evaluate_predictions` works on probabilities, ages and labels only, so it serves every backend;
 :func:`evaluate_model` adds reading the data, the split and running a :class:`Predictor`.
+
+The raw race gap (best minus worst race accuracy) mostly measures how many children each race group
+holds in UTKFace, since children's gender is hard to see; the report gives it beside the gap
+between age-standardised accuracies (each race weighted to the split's overall mix of the fine age
+groups) and the gap among adults alone.
 """
 
 from __future__ import annotations
@@ -15,19 +21,99 @@ from pathlib import Path
 import numpy as np
 
 from faceedge.data.images import decode_chips
-from faceedge.data.labels import ADULT_MIN_AGE, AGE_GROUPS, GENDERS, LIFE_STAGES, RACES
+from faceedge.data.labels import (
+    ADULT_MIN_AGE,
+    AGE_GROUPS,
+    GENDERS,
+    LIFE_STAGES,
+    MAX_AGE,
+    RACES,
+    age_group,
+    life_stage,
+)
 from faceedge.data.split import DEFAULT_SEED, SPLIT_FILE_NAME, Split, make_split, read_split
 from faceedge.data.utkface import UtkFace, load_utkface
 from faceedge.evaluate.metrics import (
     GroupAccuracy,
     confusion_matrix,
+    gap,
     group_accuracy,
+    mean_absolute_error,
     precision_recall_f1,
     roc_auc,
+    standardised_accuracy,
 )
-from faceedge.evaluate.predictors import Predictor, load_predictor, predict_with_flip
+from faceedge.evaluate.predictors import Predictor, load_predictor, predict_heads, predict_heads_with_flip
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AgeReport:
+    """What a two-head model's age output gets right, in years and as age groups.
+
+    ``mae_by`` maps a grouping (``age_group``, ``life_stage``, ``race``, ``gender``) to the MAE of
+    each of its groups (NaN where the split has none); ``group_accuracy`` is how often the
+    predicted age falls in the true fine age group, ``life_stage_accuracy`` the same for young /
+    adult / senior; ``bias`` is the mean signed error (positive: faces are made older).
+    """
+
+    mae: float
+    bias: float
+    mae_by: dict[str, dict[str, float]]
+    counts_by: dict[str, dict[str, int]]
+    group_accuracy: GroupAccuracy
+    life_stage_accuracy: GroupAccuracy
+    true: np.ndarray = field(repr=False)
+    predicted: np.ndarray = field(repr=False)
+
+    def to_dict(self) -> dict:
+        return {
+            "age_mae": _number(self.mae),
+            "age_bias": _number(self.bias),
+            **{
+                f"age_mae_per_{kind}": {k: _number(v) for k, v in rows.items()}
+                for kind, rows in self.mae_by.items()
+            },
+            "age_group_accuracy": self.group_accuracy.accuracy,
+            "age_life_stage_accuracy": self.life_stage_accuracy.accuracy,
+        }
+
+
+def evaluate_ages(dataset: UtkFace, ages: np.ndarray) -> AgeReport:
+    """Score predicted ages in years against the labels of ``dataset`` (same order)."""
+    predicted = np.asarray(ages, dtype=np.float64).reshape(-1)
+    if len(predicted) != len(dataset):
+        raise ValueError(f"{len(predicted)} ages for {len(dataset)} images")
+    true = dataset.ages.astype(np.float64)
+    labels = [s.labels for s in dataset.samples]
+    groupings = {
+        "age_group": ([lab.age_group for lab in labels], [n for n, _, _ in AGE_GROUPS]),
+        "life_stage": ([lab.life_stage for lab in labels], [n for n, _, _ in LIFE_STAGES]),
+        "race": ([lab.race_name for lab in labels], list(RACES)),
+        "gender": ([lab.gender_name for lab in labels], list(GENDERS)),
+    }
+    mae_by, counts_by = {}, {}
+    for kind, (keys, names) in groupings.items():
+        keys = np.array(keys, dtype=object)
+        mae_by[kind] = {n: mean_absolute_error(true[keys == n], predicted[keys == n]) for n in names}
+        counts_by[kind] = {n: int((keys == n).sum()) for n in names}
+    # An age is rounded to whole years before it is given a group, as a person would read it.
+    whole = np.clip(np.rint(predicted), 0, MAX_AGE).astype(int)
+    return AgeReport(
+        mae=mean_absolute_error(true, predicted),
+        bias=float(np.mean(predicted - true)) if len(true) else float("nan"),
+        mae_by=mae_by,
+        counts_by=counts_by,
+        group_accuracy=group_accuracy(
+            np.array([age_group(int(a)) for a in whole]) == np.array([lab.age_group for lab in labels])
+        ),
+        life_stage_accuracy=group_accuracy(
+            np.array([life_stage(int(a)) for a in whole]) == np.array([lab.life_stage for lab in labels])
+        ),
+        true=true,
+        predicted=predicted,
+    )
 
 
 @dataclass(frozen=True)
@@ -44,13 +130,25 @@ class EvaluationReport:
     threshold: float
     groups: dict[str, dict[str, GroupAccuracy]]
     adult: GroupAccuracy
+    race_age_standardised: dict[str, float] = field(default_factory=dict)
+    race_adults: dict[str, GroupAccuracy] = field(default_factory=dict)
+    age: AgeReport | None = None
     context: dict = field(default_factory=dict)
 
     @property
     def race_gap(self) -> float:
         """Best minus worst race group accuracy, over the groups present in the split."""
-        values = [g.accuracy for g in self.groups["race"].values() if g.n]
-        return max(values) - min(values) if values else float("nan")
+        return gap([g.accuracy for g in self.groups["race"].values() if g.n])
+
+    @property
+    def race_gap_age_standardised(self) -> float:
+        """The race gap between accuracies standardised to the split's mix of fine age groups."""
+        return gap(list(self.race_age_standardised.values()))
+
+    @property
+    def race_gap_adults(self) -> float:
+        """The race gap among faces aged 18 or more."""
+        return gap([g.accuracy for g in self.race_adults.values() if g.n])
 
     def to_dict(self) -> dict:
         """The JSON form; a figure that does not exist (a group absent from the split) is None."""
@@ -73,6 +171,10 @@ class EvaluationReport:
             "confusion_matrix_labels": list(GENDERS),
             "per_race": flat["race"],
             "race_gap": _number(self.race_gap),
+            "race_gap_age_standardised": _number(self.race_gap_age_standardised),
+            "race_gap_adults": _number(self.race_gap_adults),
+            "per_race_age_standardised": {k: _number(v) for k, v in self.race_age_standardised.items()},
+            "per_race_adults": {k: _number(g.accuracy) for k, g in self.race_adults.items()},
             "per_age_group": flat["age_group"],
             "per_life_stage": flat["life_stage"],
             "per_gender": flat["gender"],
@@ -82,6 +184,8 @@ class EvaluationReport:
                 kind: {name: g.to_dict() for name, g in rows.items()} for kind, rows in self.groups.items()
             }
             | {"adult": {f"{ADULT_MIN_AGE}+": self.adult.to_dict()}},
+            "has_age": self.age is not None,
+            **(self.age.to_dict() if self.age is not None else {}),
         }
 
 
@@ -90,9 +194,14 @@ def _number(value: float) -> float | None:
 
 
 def evaluate_predictions(
-    dataset: UtkFace, p_female: np.ndarray, threshold: float = 0.5, context: dict | None = None
+    dataset: UtkFace,
+    p_female: np.ndarray,
+    threshold: float = 0.5,
+    context: dict | None = None,
+    ages: np.ndarray | None = None,
 ) -> EvaluationReport:
-    """Score probabilities against the labels of ``dataset`` (same order)."""
+    """Score probabilities (and, for a two-head model, ages in years) against the labels of
+    ``dataset`` (same order)."""
     p_female = np.asarray(p_female, dtype=np.float64).reshape(-1)
     if len(p_female) != len(dataset):
         raise ValueError(f"{len(p_female)} predictions for {len(dataset)} images")
@@ -113,6 +222,9 @@ def evaluate_predictions(
         "life_stage": by(lambda lab: lab.life_stage, [n for n, _, _ in LIFE_STAGES]),
         "gender": by(lambda lab: lab.gender_name, GENDERS),
     }
+    races = np.array([lab.race_name for lab in labels], dtype=object)
+    adults = dataset.ages >= ADULT_MIN_AGE
+    standardised = standardised_accuracy(correct, races, np.array([lab.age_group for lab in labels]))
     return EvaluationReport(
         n=len(dataset),
         accuracy=group_accuracy(correct),
@@ -123,7 +235,10 @@ def evaluate_predictions(
         confusion_matrix=matrix,
         threshold=threshold,
         groups=groups,
-        adult=group_accuracy(correct[dataset.ages >= ADULT_MIN_AGE]),
+        adult=group_accuracy(correct[adults]),
+        race_age_standardised={race: standardised.get(race, float("nan")) for race in RACES},
+        race_adults={race: group_accuracy(correct[adults & (races == race)]) for race in RACES},
+        age=None if ages is None else evaluate_ages(dataset, ages),
         context=dict(context or {}),
     )
 
@@ -176,7 +291,7 @@ def evaluate_predictor(
     """Decode the chips of ``dataset`` for ``predictor``, run it and score its predictions."""
     chips = decode_chips([s.data for s in dataset.samples], predictor.input_size)
     started = time.perf_counter()
-    p_female = predict_with_flip(predictor, chips) if flip_average else predictor.predict(chips)
+    p_female, ages = (predict_heads_with_flip if flip_average else predict_heads)(predictor, chips)
     log.info(
         "%s predicted %d images in %.1f s", predictor.backend, len(dataset), time.perf_counter() - started
     )
@@ -186,7 +301,7 @@ def evaluate_predictor(
         "input_size": predictor.input_size,
         "flip_average": flip_average,
     }
-    return evaluate_predictions(dataset, p_female, threshold, context)
+    return evaluate_predictions(dataset, p_female, threshold, context, ages)
 
 
 def _percent(value: float | None, width: int = 0) -> str:
@@ -199,7 +314,14 @@ def format_report(report: dict) -> str:
     low, high = report["accuracy_ci95"]
     adult = report["groups"]["adult"][f"{report['adult_min_age']}+"]
     auc = "n/a" if report["roc_auc"] is None else f"{report['roc_auc']:.4f}"
-    gap = "n/a" if report["race_gap"] is None else f"{report['race_gap'] * 100:.2f} points"
+    gaps = ", ".join(
+        f"{title} {_points(report.get(key))}"
+        for key, title in (
+            ("race_gap", "raw"),
+            ("race_gap_age_standardised", "age-standardised"),
+            ("race_gap_adults", "adults only"),
+        )
+    )
     lines = [
         f"accuracy {_percent(report['accuracy'])} on {report['n']} {report.get('split', '')} images "
         f"(95% CI {low:.2%}-{high:.2%})",
@@ -207,16 +329,34 @@ def format_report(report: dict) -> str:
         f"ROC-AUC {auc}  (positive class: {report['positive_class']})",
         f"confusion matrix (rows true, columns predicted; male, female): {report['confusion_matrix']}",
         f"adults ({report['adult_min_age']}+): {_percent(adult['accuracy'])} on {adult['n']} images",
-        f"race gap (best - worst): {gap}",
+        f"race gap (best - worst): {gaps}",
     ]
+    if report.get("has_age"):
+        stages = report["age_mae_per_life_stage"]
+        lines += [
+            f"age MAE {report['age_mae']:.2f} years (bias {report['age_bias']:+.2f}); "
+            + ", ".join(f"{name} {_years(value)}" for name, value in stages.items()),
+            f"age group right {_percent(report['age_group_accuracy'])} (fine groups), "
+            f"{_percent(report['age_life_stage_accuracy'])} (young / adult / senior)",
+        ]
     titles = {"race": "race", "age_group": "age group", "life_stage": "life stage", "gender": "gender"}
     for kind, title in titles.items():
-        lines.append(f"{title}:")
+        lines.append(f"{title}:" + ("  gender accuracy, age MAE" if report.get("has_age") else ""))
+        mae = report.get(f"age_mae_per_{kind}", {})
         for name, g in report["groups"][kind].items():
             ci_low, ci_high = g["ci95"]
             interval = f"95% CI {ci_low:.2%}-{ci_high:.2%}" if g["n"] else ""
-            lines.append(f"  {name:<8} {_percent(g['accuracy'], 7)}  n={g['n']:<5} {interval}".rstrip())
+            age = f"  age MAE {_years(mae.get(name))}" if report.get("has_age") else ""
+            lines.append(f"  {name:<8} {_percent(g['accuracy'], 7)}  n={g['n']:<5} {interval}{age}".rstrip())
     return "\n".join(lines)
+
+
+def _points(value: float | None) -> str:
+    return "n/a" if value is None else f"{value * 100:.2f} points"
+
+
+def _years(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f} y"
 
 
 def write_report(report: EvaluationReport, json_path: str | Path, plots: bool = True) -> list[Path]:
@@ -229,6 +369,8 @@ def write_report(report: EvaluationReport, json_path: str | Path, plots: bool = 
         stem = json_path.with_suffix("")
         written.append(plot_confusion(report, f"{stem}_confusion.png"))
         written.append(plot_groups(report, f"{stem}_groups.png"))
+        if report.age is not None:
+            written.append(plot_ages(report.age, f"{stem}_age.png"))
     return written
 
 
@@ -272,6 +414,34 @@ def plot_groups(report: EvaluationReport, path: str | Path) -> Path:
         bottom = min((g.ci_low for g in rows.values()), default=0.0)
         ax.set(title=title, ylim=(max(0.0, bottom - 0.02), 1.0), ylabel="accuracy")
     fig.suptitle(f"Accuracy per group (dashed: overall {report.accuracy.accuracy:.2%}; bars: 95% interval)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return Path(path)
+
+
+def plot_ages(age: AgeReport, path: str | Path) -> Path:
+    """Predicted against true age (one dot a face), and the MAE of each fine age group."""
+    from faceedge.plotting import pyplot
+
+    plt = pyplot()
+    fig, (scatter, bars) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [5, 6]})
+    scatter.scatter(age.true, age.predicted, s=4, alpha=0.35, color="#4C72B0", linewidths=0)
+    top = max(float(age.true.max(initial=1)), float(age.predicted.max(initial=1))) + 2
+    scatter.plot([0, top], [0, top], color="black", linewidth=0.8, linestyle="--")
+    scatter.set(
+        xlim=(0, top),
+        ylim=(0, top),
+        xlabel="true age (years)",
+        ylabel="predicted age (years)",
+        title=f"Predicted against true age, MAE {age.mae:.2f} years",
+    )
+    scatter.set_aspect("equal")
+    rows = {k: v for k, v in age.mae_by["age_group"].items() if age.counts_by["age_group"][k]}
+    bars.bar(range(len(rows)), list(rows.values()), color="#4C72B0")
+    bars.set_xticks(range(len(rows)), [f"{k}\nn={age.counts_by['age_group'][k]}" for k in rows], fontsize=8)
+    bars.axhline(age.mae, color="black", linewidth=0.8, linestyle="--")
+    bars.set(title="Age MAE per age group (dashed: overall)", ylabel="MAE (years)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

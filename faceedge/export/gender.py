@@ -104,6 +104,11 @@ def export_gender(
 
         log.info("TensorRT engine target: %s", current_target())
     keras = KerasPredictor(model)  # loaded once: measured here, converted below
+    if keras.has_age:
+        raise ModelError(
+            f"{model} has an age head as well as the gender one: the export stage, its gates and the "
+            "runtime carry P(female) only so far; export a gender-only model (faceedge train --no-age-head)"
+        )
     keras_model, size = keras.model, keras.input_size
     dataset = load_utkface(data)
     split, split_source = resolve_split(model, dataset, split_file)

@@ -65,6 +65,21 @@ def train(
     distillation: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Weight of the teachers in the training targets.")
     ] = _DEFAULT.distillation,
+    age_head: Annotated[
+        bool,
+        typer.Option(help="Train one network for gender and age (model v2); --no-age-head: gender only."),
+    ] = _DEFAULT.age_head,
+    age_loss_weight: Annotated[
+        float, typer.Option(min=0.0, help="Weight of the age head's L1 loss in years.")
+    ] = _DEFAULT.age_loss_weight,
+    ema: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            max=1.0,
+            help="Momentum of the moving average of the weights that is validated and shipped; 0: off.",
+        ),
+    ] = _DEFAULT.ema_momentum,
     resume: Annotated[
         bool, typer.Option(help="Continue the run in --out from its last epoch, with its own settings.")
     ] = False,
@@ -91,6 +106,9 @@ def train(
         init_from=str(init_from) if init_from else None,
         teachers=tuple(str(path) for path in teacher or ()),
         distillation=distillation,
+        age_head=age_head,
+        age_loss_weight=age_loss_weight,
+        ema_momentum=ema or None,
     )
     result = run_training(config, resume=resume)
     typer.echo(format_report(result.evaluation.to_dict()))

@@ -38,6 +38,11 @@ def read_json(run: Path, name: str) -> dict:
         raise RunDirectoryError(f"{path} is not valid JSON: {exc}") from exc
 
 
+def _val_age(training: dict) -> str:
+    mae = training.get("best_val_age_mae")
+    return "" if mae is None else f", age MAE {mae:.2f} years"
+
+
 def format_run(run: str | Path) -> str:
     """The summary of a trained model and its evaluation report, as recorded in its run directory.
 
@@ -55,12 +60,12 @@ def format_run(run: str | Path) -> str:
     split = config["split_file"] or f"seed {config['split_seed']}"
     hardware = ", ".join(training["gpus"]) or f"{machine['cpu_count']} CPU cores, no GPU"
     lines = [
-        f"faceedge gender model in {run}",
+        f"faceedge {'gender and age' if 'age' in training.get('outputs', {}) else 'gender'} model in {run}",
         f"  architecture  {training['arch']}: input {size}x{size} RGB, {training['parameters']:,} parameters,"
         f" {training['flops_per_image'] / 1e6:.0f} MFLOPs per image,"
         f" {training['model_bytes'] / 1e6:.1f} MB ({MODEL_FILE})",
         f"  training      {training['epochs_run']} epochs, best epoch {training['best_epoch']}"
-        f" (val accuracy {training['best_val_accuracy']:.2%}),"
+        f" (val accuracy {training['best_val_accuracy']:.2%}{_val_age(training)}),"
         f" {training['epoch_seconds_median']:.0f} s per epoch (median) on {hardware},"
         f" {training['precision_policy']}",
         f"  data          UTKFace: {images['train']} train, {images['val']} val,"

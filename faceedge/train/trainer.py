@@ -24,13 +24,14 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from faceedge.data.images import decode_chips
 from faceedge.data.labels import GENDERS
 from faceedge.data.split import Split, read_split, write_split
 from faceedge.data.utkface import UtkFace, load_utkface
 from faceedge.errors import RunDirectoryError
 from faceedge.evaluate.predictors import KerasPredictor
 from faceedge.evaluate.report import EvaluationReport, evaluate_predictor, resolve_split, write_report
-from faceedge.train.architectures import build_model
+from faceedge.train.architectures import AGE_OUTPUT, GENDER_OUTPUT, build_model
 from faceedge.train.config import TrainConfig
 from faceedge.train.distill import check_teachers, distillation_targets
 from faceedge.train.flops import count_flops
@@ -147,6 +148,16 @@ class DecisionAUC(keras.metrics.AUC):
         return super().update_state(hard, y_pred, sample_weight)
 
 
+def history_key(metric: str, age_head: bool) -> str:
+    """The column of ``history.csv`` that holds a gender metric (``accuracy``, ``val_accuracy``, ...):
+    Keras prefixes the metrics of a two-head model with the output's name."""
+    if not age_head or metric in ("loss", "val_loss"):
+        return metric
+    if metric.startswith("val_"):
+        return f"val_{GENDER_OUTPUT}_{metric[4:]}"
+    return f"{GENDER_OUTPUT}_{metric}"
+
+
 def _compile(model, config: TrainConfig, steps_per_epoch: int) -> None:
     total = max(1, steps_per_epoch * config.epochs)
     warmup = min(steps_per_epoch, total // 2)
@@ -156,29 +167,72 @@ def _compile(model, config: TrainConfig, steps_per_epoch: int) -> None:
         warmup_target=config.learning_rate,
         warmup_steps=warmup,
     )
+    optimizer = keras.optimizers.AdamW(
+        schedule,
+        weight_decay=config.weight_decay,
+        use_ema=config.ema_momentum is not None,
+        ema_momentum=config.ema_momentum or 0.99,
+    )
+    gender_loss = keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing)
+    gender_metrics = [
+        keras.metrics.MeanMetricWrapper(decision_accuracy, name="accuracy"),
+        DecisionAUC(name="auc"),
+    ]
+    if not config.age_head:
+        model.compile(optimizer=optimizer, loss=gender_loss, metrics=gender_metrics)
+        return
     model.compile(
-        optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay),
-        loss=keras.losses.BinaryCrossentropy(label_smoothing=config.label_smoothing),
-        metrics=[
-            keras.metrics.MeanMetricWrapper(decision_accuracy, name="accuracy"),
-            DecisionAUC(name="auc"),
-        ],
+        optimizer=optimizer,
+        loss={GENDER_OUTPUT: gender_loss, AGE_OUTPUT: keras.losses.MeanAbsoluteError()},
+        loss_weights={GENDER_OUTPUT: 1.0, AGE_OUTPUT: config.age_loss_weight},
+        metrics={GENDER_OUTPUT: gender_metrics, AGE_OUTPUT: [keras.metrics.MeanAbsoluteError(name="mae")]},
     )
 
 
-def _callbacks(run: Path, config: TrainConfig, history: list[dict]) -> list:
-    best_so_far = max((float(row["val_accuracy"]) for row in history), default=None)
+class RawWeightsValidation(keras.callbacks.Callback):
+    """With weight averaging, validation sees the averaged weights; this adds the gender accuracy of
+    the weights as trained (``val_raw_accuracy``), so that what the averaging gives is measured.
+
+    Must come before :class:`keras.callbacks.SwapEMAWeights` (which swaps the averages in at the
+    end of an epoch) and before CSVLogger.
+    """
+
+    def __init__(self, images: np.ndarray, genders: np.ndarray, batch_size: int = 256) -> None:
+        super().__init__()
+        self.images, self.genders, self.batch_size = images, genders, batch_size
+
+    def on_epoch_end(self, epoch, logs=None):
+        p_female = []
+        for start in range(0, len(self.images), self.batch_size):
+            outputs = self.model(self.images[start : start + self.batch_size], training=False)
+            p_female.append(np.asarray(outputs[0] if isinstance(outputs, list) else outputs).reshape(-1))
+        if logs is not None:
+            logs["val_raw_accuracy"] = float(np.mean((np.concatenate(p_female) > 0.5) == self.genders))
+
+
+def _callbacks(run: Path, config: TrainConfig, history: list[dict], val_set: UtkFace) -> list:
+    monitor = history_key("val_accuracy", config.age_head)
+    best_so_far = max((float(row[monitor]) for row in history), default=None)
+    best = keras.callbacks.ModelCheckpoint(
+        run / CHECKPOINT_DIR / "best.keras",
+        monitor=monitor,
+        mode="max",
+        save_best_only=True,
+        initial_value_threshold=best_so_far,
+    )
+    # last.keras keeps the weights as trained (and the optimizer's averages) for --resume; with
+    # averaging, best.keras and the validation figures are the averaged weights'.
+    last = keras.callbacks.ModelCheckpoint(run / CHECKPOINT_DIR / "last.keras")
+    if config.ema_momentum is None:
+        checkpoints = [best, last]
+    else:
+        val_images = decode_chips([s.data for s in val_set.samples], config.size).astype(np.float32)
+        raw = RawWeightsValidation(val_images, val_set.genders)
+        checkpoints = [raw, last, keras.callbacks.SwapEMAWeights(swap_on_epoch=True), best]
     return [
         EpochRecorder(),
-        keras.callbacks.ModelCheckpoint(
-            run / CHECKPOINT_DIR / "best.keras",
-            monitor="val_accuracy",
-            mode="max",
-            save_best_only=True,
-            initial_value_threshold=best_so_far,
-        ),
-        keras.callbacks.ModelCheckpoint(run / CHECKPOINT_DIR / "last.keras"),
-        keras.callbacks.EarlyStopping(monitor="val_accuracy", mode="max", patience=config.patience),
+        *checkpoints,
+        keras.callbacks.EarlyStopping(monitor=monitor, mode="max", patience=config.patience),
         keras.callbacks.CSVLogger(run / HISTORY_FILE, append=bool(history)),
         keras.callbacks.TensorBoard(run / TENSORBOARD_DIR, write_graph=False),
     ]
@@ -200,7 +254,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
     # Checked before the run directory exists, so that a wrong --init-from leaves nothing behind.
     initial_weights = None
     if config.init_from and not resume:
-        initial_weights = _trained_weights(config.init_from, config.arch, config.size)
+        initial_weights = _trained_weights(config.init_from, config.arch, config.size, config.age_head)
     check_teachers(config.teachers, config.distillation)
     config, initial_epoch = _check_run_dir(config, resume)
     run = Path(config.out)
@@ -217,9 +271,16 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
     strategy, precision, gpus = _strategy_and_precision()
     size = config.size
     train_data = chip_dataset(
-        train_set.samples, size, config.batch_size, True, config.augmentation, config.seed, targets
+        train_set.samples,
+        size,
+        config.batch_size,
+        True,
+        config.augmentation,
+        config.seed,
+        targets,
+        age=config.age_head,
     )
-    val_data = chip_dataset(val_set.samples, size, 256, False)
+    val_data = chip_dataset(val_set.samples, size, 256, False, age=config.age_head)
     steps_per_epoch = len(train_set) // config.batch_size
     if steps_per_epoch == 0:
         raise RunDirectoryError(
@@ -231,7 +292,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
         if initial_epoch:
             model = keras.models.load_model(run / CHECKPOINT_DIR / "last.keras")
         else:
-            model = build_model(config.arch, size)
+            model = build_model(config.arch, size, config.age_head)
             if initial_weights is not None:
                 model.set_weights(initial_weights)
                 log.info("starting from the weights of %s", config.init_from)
@@ -242,7 +303,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
         validation_data=val_data,
         epochs=config.epochs,
         initial_epoch=initial_epoch,
-        callbacks=_callbacks(run, config, history),
+        callbacks=_callbacks(run, config, history, val_set),
         verbose=1 if (sys.stderr.isatty() if progress is None else progress) else 2,
         shuffle=False,  # the dataset reshuffles itself every epoch
     )
@@ -251,10 +312,6 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
     model_path = run / MODEL_FILE
     best = _save_float32(run / CHECKPOINT_DIR / "best.keras", config, model_path)
     (run / SUMMARY_FILE).write_text(_summary(best), encoding="utf-8")
-
-    context = {"model": MODEL_FILE, "data": config.data, "split": "test", "split_file": SPLIT_FILE}
-    evaluation = evaluate_predictor(KerasPredictor(model_path), test_set, context=context)
-    write_report(evaluation, run / EVALUATION_FILE)
 
     history = _read_history(run / HISTORY_FILE)
     plot_learning_curves(history, run / CURVES_FILE)
@@ -273,11 +330,16 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
         len(test_set),
     )
     (run / TRAINING_FILE).write_text(json.dumps(training, indent=2) + "\n", encoding="utf-8")
+
+    context = {"model": MODEL_FILE, "data": config.data, "split": "test", "split_file": SPLIT_FILE}
+    evaluation = evaluate_predictor(KerasPredictor(model_path), test_set, context=context)
+    write_report(evaluation, run / EVALUATION_FILE)
     return TrainResult(run, model_path, evaluation, training)
 
 
-def _trained_weights(path: str | Path, arch: str, size: int) -> list[np.ndarray]:
-    """The weights of the saved model at ``path``, which must be an ``arch`` model for ``size`` px."""
+def _trained_weights(path: str | Path, arch: str, size: int, age_head: bool) -> list[np.ndarray]:
+    """The weights of the saved model at ``path``, which must be an ``arch`` model for ``size`` px
+    with the same heads."""
     if not Path(path).is_file():
         raise RunDirectoryError(f"cannot load the weights of {path}: no such file")
     try:
@@ -289,6 +351,11 @@ def _trained_weights(path: str | Path, arch: str, size: int) -> list[np.ndarray]
             f"{path} is a {source.name} model for {source.input_shape[1]} px images, not {arch} at "
             f"{size} px: give the --arch and --img-size it was trained with"
         )
+    if len(source.outputs) != (2 if age_head else 1):
+        heads = "gender and age" if len(source.outputs) == 2 else "gender only"
+        raise RunDirectoryError(
+            f"{path} has other heads ({heads}): give --age-head or --no-age-head as it has"
+        )
     return source.get_weights()
 
 
@@ -299,8 +366,8 @@ def _save_float32(checkpoint: Path, config: TrainConfig, path: Path) -> keras.Mo
     in float32 makes the shipped model the same whatever hardware trained it.
     """
     keras.mixed_precision.set_global_policy("float32")
-    model = build_model(config.arch, config.size)
-    model.set_weights(_trained_weights(checkpoint, config.arch, config.size))
+    model = build_model(config.arch, config.size, config.age_head)
+    model.set_weights(_trained_weights(checkpoint, config.arch, config.size, config.age_head))
     model.save(path)
     return model
 
@@ -315,13 +382,15 @@ def _training_record(
     config, history, model, model_path, fit_seconds, precision, gpus, strategy, flops, n_train, n_val, n_test
 ) -> dict:
     seconds = [float(row["seconds"]) for row in history if row.get("seconds") not in (None, "", "NA")]
-    val = [float(row["val_accuracy"]) for row in history]
+    val = [float(row[history_key("val_accuracy", config.age_head)]) for row in history]
     best_epoch = int(np.argmax(val)) + 1 if val else None
-    return {
+    record = {
         "arch": config.arch,
         "img_size": config.size,
         "labels": list(GENDERS),
-        "output": "p_female",
+        "output": GENDER_OUTPUT,
+        "outputs": {GENDER_OUTPUT: "P(female), 0-1"}
+        | ({AGE_OUTPUT: "age in years"} if config.age_head else {}),
         "input": {
             "name": model.inputs[0].name,
             "shape": [None, config.size, config.size, 3],
@@ -358,6 +427,13 @@ def _training_record(
             "opencv": cv2.__version__,
         },
     }
+    if config.age_head and history:
+        at_best = history[best_epoch - 1]
+        record["best_val_age_mae"] = float(at_best["val_age_mae"])
+    if config.ema_momentum is not None and history:
+        raw = [float(row["val_raw_accuracy"]) for row in history if row.get("val_raw_accuracy")]
+        record["best_val_raw_accuracy"] = max(raw) if raw else None
+    return record
 
 
 def plot_learning_curves(history: list[dict], path: str | Path) -> Path:
@@ -366,14 +442,21 @@ def plot_learning_curves(history: list[dict], path: str | Path) -> Path:
 
     plt = pyplot()
     epochs = [int(row["epoch"]) + 1 for row in history]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
-    for ax, key, title in ((axes[0], "loss", "Loss"), (axes[1], "accuracy", "Accuracy")):
+    age_head = bool(history) and "val_age_mae" in history[0]
+    panels = [("loss", "Loss (all heads)"), ("accuracy", "Gender accuracy")]
+    if age_head:
+        panels.append(("age_mae", "Age MAE (years)"))
+    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(5 * (len(panels) + 1), 4.2))
+    for ax, (metric, title) in zip(axes, panels):
+        key = metric if metric == "age_mae" else history_key(metric, age_head)
         ax.plot(epochs, [float(r[key]) for r in history], label="train (augmented)")
         ax.plot(epochs, [float(r[f"val_{key}"]) for r in history], label="validation")
+        if metric == "accuracy" and history and history[0].get("val_raw_accuracy"):
+            ax.plot(epochs, [float(r["val_raw_accuracy"]) for r in history], label="validation, raw weights")
         ax.set(title=title, xlabel="epoch")
         ax.legend()
-    axes[2].plot(epochs, [float(r.get("learning_rate", "nan")) for r in history])
-    axes[2].set(title="Learning rate (at the end of each epoch)", xlabel="epoch")
+    axes[-1].plot(epochs, [float(r.get("learning_rate", "nan")) for r in history])
+    axes[-1].set(title="Learning rate (at the end of each epoch)", xlabel="epoch")
     for ax in axes:
         ax.xaxis.get_major_locator().set_params(integer=True)
     fig.tight_layout()
