@@ -1,4 +1,8 @@
-"""The model this repository ships: complete, consistent, and as accurate as its report says."""
+"""The models this repository ships: complete, consistent, and as accurate as their reports say.
+
+``models/gender`` is the gender-only model the bundled runtime artifacts were exported from;
+``models/gender_age`` is model v2, one network for gender and age.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +13,24 @@ import pytest
 from faceedge.train.rundir import EVALUATION_FILE, MODEL_FILE, TRAINING_FILE, format_run
 from tests.conftest import REPO, RUN_RESULT_FILES
 
-SHIPPED = REPO / "models" / "gender"
+SHIPPED_RUNS = {"gender": REPO / "models" / "gender", "gender_age": REPO / "models" / "gender_age"}
 
 
-def test_the_shipped_run_is_complete_and_reports_itself():
+@pytest.fixture(params=list(SHIPPED_RUNS), ids=list(SHIPPED_RUNS))
+def shipped(request):
+    return SHIPPED_RUNS[request.param]
+
+
+def test_the_shipped_run_is_complete_and_reports_itself(shipped):
     for name in RUN_RESULT_FILES:
-        assert (SHIPPED / name).is_file(), name
-    text = format_run(SHIPPED)
+        assert (shipped / name).is_file(), name
+    text = format_run(shipped)
     assert "resnet10" in text and "accuracy" in text
 
 
-def test_the_shipped_report_covers_the_full_test_split_consistently():
-    evaluation = json.loads((SHIPPED / EVALUATION_FILE).read_text())
-    training = json.loads((SHIPPED / TRAINING_FILE).read_text())
+def test_the_shipped_report_covers_the_full_test_split_consistently(shipped):
+    evaluation = json.loads((shipped / EVALUATION_FILE).read_text())
+    training = json.loads((shipped / TRAINING_FILE).read_text())
     assert evaluation["n"] == training["images"]["test"] == 2370
     matrix = evaluation["confusion_matrix"]
     assert sum(map(sum, matrix)) == evaluation["n"]
@@ -30,21 +39,36 @@ def test_the_shipped_report_covers_the_full_test_split_consistently():
     assert evaluation["race_gap"] == pytest.approx(max(per_race) - min(per_race))
 
 
-def test_the_shipped_model_loads_with_the_recorded_input():
+def test_model_v2_has_both_heads_and_reports_age_on_the_same_test_split():
     from faceedge.evaluate.predictors import load_predictor
 
-    training = json.loads((SHIPPED / TRAINING_FILE).read_text())
-    assert load_predictor(SHIPPED / MODEL_FILE).input_size == training["img_size"]
+    v1, v2 = SHIPPED_RUNS["gender"], SHIPPED_RUNS["gender_age"]
+    assert (v1 / "split.csv").read_bytes() == (v2 / "split.csv").read_bytes()
+    assert load_predictor(v2 / MODEL_FILE).has_age and not load_predictor(v1 / MODEL_FILE).has_age
+    evaluation = json.loads((v2 / EVALUATION_FILE).read_text())
+    assert evaluation["has_age"] and (v2 / "evaluation_age.png").is_file()
+    counts = {k: g["n"] for k, g in evaluation["groups"]["age_group"].items()}
+    weighted = sum(evaluation["age_mae_per_age_group"][k] * n for k, n in counts.items()) / evaluation["n"]
+    assert weighted == pytest.approx(evaluation["age_mae"])
+
+
+def test_the_shipped_model_loads_with_the_recorded_input(shipped):
+    from faceedge.evaluate.predictors import load_predictor
+
+    training = json.loads((shipped / TRAINING_FILE).read_text())
+    assert load_predictor(shipped / MODEL_FILE).input_size == training["img_size"]
 
 
 @pytest.mark.slow
-def test_the_shipped_model_reproduces_its_recorded_evaluation(utkface_archive):
+def test_the_shipped_model_reproduces_its_recorded_evaluation(shipped, utkface_archive):
     from faceedge.evaluate.report import evaluate_model
 
-    recorded = json.loads((SHIPPED / EVALUATION_FILE).read_text())
-    report = evaluate_model(SHIPPED / MODEL_FILE, utkface_archive)  # the split.csv beside the model
+    recorded = json.loads((shipped / EVALUATION_FILE).read_text())
+    report = evaluate_model(shipped / MODEL_FILE, utkface_archive)  # the split.csv beside the model
     assert report.n == recorded["n"]
     # Another CPU's kernels may round a borderline probability the other way; allow two images.
     wrong_now = round((1 - report.accuracy.accuracy) * report.n)
     wrong_then = round((1 - recorded["accuracy"]) * recorded["n"])
     assert abs(wrong_now - wrong_then) <= 2
+    if recorded.get("has_age"):
+        assert report.age is not None and report.age.mae == pytest.approx(recorded["age_mae"], abs=0.01)

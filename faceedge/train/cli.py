@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
 
@@ -80,6 +81,12 @@ def train(
             help="Momentum of the moving average of the weights that is validated and shipped; 0: off.",
         ),
     ] = _DEFAULT.ema_momentum,
+    erase: Annotated[
+        float,
+        typer.Option(
+            min=0.0, max=1.0, help="Chance that a training chip has one rectangle replaced by noise; 0: off."
+        ),
+    ] = _DEFAULT.augmentation.erase_probability,
     resume: Annotated[
         bool, typer.Option(help="Continue the run in --out from its last epoch, with its own settings.")
     ] = False,
@@ -109,6 +116,7 @@ def train(
         age_head=age_head,
         age_loss_weight=age_loss_weight,
         ema_momentum=ema or None,
+        augmentation=replace(_DEFAULT.augmentation, erase_probability=erase),
     )
     result = run_training(config, resume=resume)
     typer.echo(format_report(result.evaluation.to_dict()))
