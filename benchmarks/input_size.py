@@ -24,7 +24,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 def train_sizes(data: str, sizes: list[int], epochs: int, arch: str, runs: Path) -> None:
-    from faceedge.train.config import TrainConfig
+    from faceedge.train.config import GENDER_ONLY, TrainConfig
     from faceedge.train.trainer import train
 
     for size in sizes:
@@ -33,8 +33,9 @@ def train_sizes(data: str, sizes: list[int], epochs: int, arch: str, runs: Path)
             logging.info("%s is done, reusing it", run)
             continue
         resume = (run / "checkpoints" / "last.keras").is_file()
+        # The gender-only recipe these figures were measured with.
         config = TrainConfig(
-            data=data, out=str(run), arch=arch, img_size=size, epochs=epochs, patience=epochs
+            data=data, out=str(run), arch=arch, img_size=size, epochs=epochs, patience=epochs, **GENDER_ONLY
         )
         train(config, resume=resume, progress=False)
 

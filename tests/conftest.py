@@ -121,14 +121,21 @@ def astronaut() -> np.ndarray:
 # share it.
 @pytest.fixture(scope="session")
 def source(tmp_path_factory):
-    """A trained run: a seed-architecture model for 32 px chips of a synthetic dataset, with its split."""
-    from faceedge.train.config import TrainConfig
+    """A trained run: a gender-only seed-architecture model for 32 px chips of a synthetic dataset
+    (the export stage carries P(female) only so far), with its split."""
+    from faceedge.train.config import GENDER_ONLY, TrainConfig
     from faceedge.train.trainer import train
 
     root = tmp_path_factory.mktemp("export")
     data = write_synthetic_folder(root / "data", count=160, size=64)
     config = TrainConfig(
-        data=str(data), out=str(root / "run"), arch="seed", img_size=32, epochs=3, batch_size=16
+        data=str(data),
+        out=str(root / "run"),
+        arch="seed",
+        img_size=32,
+        epochs=3,
+        batch_size=16,
+        **GENDER_ONLY,
     )
     result = train(config, progress=False)
     return result.model_path, data

@@ -154,6 +154,9 @@ def test_age_report_and_the_three_race_gaps_by_hand():
     assert report["per_race_age_standardised"]["White"] == pytest.approx(2 / 3)
     assert report["per_race_age_standardised"]["Black"] == pytest.approx(2 / 3)
     assert report["race_gap_age_standardised"] == pytest.approx(0.0)
+    empty = report["age_standardisation_empty_groups"]
+    assert empty["White"] == ["0-2", "10-17", "18-29", "45-59", "60-74", "75+"]
+    assert empty["Black"] == ["0-2", "3-9", "10-17", "18-29", "45-59", "75+"]
     text = format_report(report)
     assert "age MAE 3.60 years" in text and "adults only 50.00 points" in text
 

@@ -103,14 +103,20 @@ def test_trt_fp16_without_tensorrt_is_one_clear_line_before_any_work(tmp_path):
 def test_trt_fp16_engine_matches_keras_and_records_its_target(tmp_path):
     from faceedge.evaluate.predictors import load_predictor
     from faceedge.export.gender import export_gender
-    from faceedge.train.config import TrainConfig
+    from faceedge.train.config import GENDER_ONLY, TrainConfig
     from faceedge.train.trainer import train
     from tests.conftest import write_synthetic_folder
 
     data = write_synthetic_folder(tmp_path / "data", count=160, size=64)
     run = train(
         TrainConfig(
-            data=str(data), out=str(tmp_path / "run"), arch="seed", img_size=32, epochs=3, batch_size=16
+            data=str(data),
+            out=str(tmp_path / "run"),
+            arch="seed",
+            img_size=32,
+            epochs=3,
+            batch_size=16,
+            **GENDER_ONLY,
         ),
         progress=False,
     )

@@ -44,6 +44,11 @@ def faceedge_fps(video: Path | None, loops: int, limit: int | None = None, class
     }
 
 
+def _p_female(outputs) -> float:
+    """P(female) of one face from ``model.predict``: a two-head model gives ``[p_female, age]``."""
+    return float(np.asarray(outputs[0] if isinstance(outputs, list) else outputs).reshape(-1)[0])
+
+
 def original_app_fps(video: Path | None, keras_model: Path, loops: int, limit: int | None = None) -> dict:
     """The same frames the way the original application handled them: decode, detect, and for each
     face a crop and a ``model.predict`` call of its own, then draw; one thread, no tracking.
@@ -70,10 +75,7 @@ def original_app_fps(video: Path | None, keras_model: Path, loops: int, limit: i
                 t2 = time.perf_counter_ns()
                 chips = [cropper.crop(image, face) for face in found]
                 t3 = time.perf_counter_ns()
-                p = [
-                    float(np.asarray(model.predict(chip[None].astype(np.float32), verbose=0))[0, 0])
-                    for chip in chips
-                ]
+                p = [_p_female(model.predict(chip[None].astype(np.float32), verbose=0)) for chip in chips]
                 t4 = time.perf_counter_ns()
                 faces = tuple(
                     Face(face.box, face.score, face.keypoints, "female" if q >= 0.5 else "male", q)

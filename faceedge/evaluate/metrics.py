@@ -97,7 +97,8 @@ def standardised_accuracy(correct: np.ndarray, groups: np.ndarray, strata: np.nd
     Each group's accuracy within each stratum (an age group, say) is weighted by that stratum's
     share of the whole set, so that a group is not judged worse merely for holding more of a hard
     stratum. A stratum that a group lacks is left out of that group's sum and the remaining weights
-    are rescaled to 1. A group with no images is NaN.
+    are rescaled to 1 (in UTKFace's test split no "Others" face is 75 or older), so such a group is
+    standardised to a slightly different mix. A group with no images is NaN.
     """
     correct = np.asarray(correct, dtype=bool)
     groups, strata = np.asarray(groups, dtype=object), np.asarray(strata, dtype=object)

@@ -98,18 +98,22 @@ def evaluate_ages(dataset: UtkFace, ages: np.ndarray) -> AgeReport:
         keys = np.array(keys, dtype=object)
         mae_by[kind] = {n: mean_absolute_error(true[keys == n], predicted[keys == n]) for n in names}
         counts_by[kind] = {n: int((keys == n).sum()) for n in names}
-    # An age is rounded to whole years before it is given a group, as a person would read it.
-    whole = np.clip(np.rint(predicted), 0, MAX_AGE).astype(int)
+    # An age is rounded to whole years before it is given a group, as a person would read it; an
+    # age that is not a number (a diverged model) falls in no group.
+    finite = np.isfinite(predicted)
+    whole = np.clip(np.rint(np.where(finite, predicted, 0)), 0, MAX_AGE).astype(int)
+    predicted_group = [age_group(int(a)) if ok else None for a, ok in zip(whole, finite)]
+    predicted_stage = [life_stage(int(a)) if ok else None for a, ok in zip(whole, finite)]
     return AgeReport(
         mae=mean_absolute_error(true, predicted),
         bias=float(np.mean(predicted - true)) if len(true) else float("nan"),
         mae_by=mae_by,
         counts_by=counts_by,
         group_accuracy=group_accuracy(
-            np.array([age_group(int(a)) for a in whole]) == np.array([lab.age_group for lab in labels])
+            np.array([p == lab.age_group for p, lab in zip(predicted_group, labels)], dtype=bool)
         ),
         life_stage_accuracy=group_accuracy(
-            np.array([life_stage(int(a)) for a in whole]) == np.array([lab.life_stage for lab in labels])
+            np.array([p == lab.life_stage for p, lab in zip(predicted_stage, labels)], dtype=bool)
         ),
         true=true,
         predicted=predicted,
@@ -132,6 +136,7 @@ class EvaluationReport:
     adult: GroupAccuracy
     race_age_standardised: dict[str, float] = field(default_factory=dict)
     race_adults: dict[str, GroupAccuracy] = field(default_factory=dict)
+    race_by_age_group: dict[str, dict[str, GroupAccuracy]] = field(default_factory=dict)
     age: AgeReport | None = None
     context: dict = field(default_factory=dict)
 
@@ -174,6 +179,12 @@ class EvaluationReport:
             "race_gap_age_standardised": _number(self.race_gap_age_standardised),
             "race_gap_adults": _number(self.race_gap_adults),
             "per_race_age_standardised": {k: _number(v) for k, v in self.race_age_standardised.items()},
+            # The age groups a race has no face in: its standardised accuracy leaves them out.
+            "age_standardisation_empty_groups": {
+                race: [name for name, g in cells.items() if not g.n]
+                for race, cells in self.race_by_age_group.items()
+                if any(not g.n for g in cells.values())
+            },
             "per_race_adults": {k: _number(g.accuracy) for k, g in self.race_adults.items()},
             "per_age_group": flat["age_group"],
             "per_life_stage": flat["life_stage"],
@@ -224,7 +235,8 @@ def evaluate_predictions(
     }
     races = np.array([lab.race_name for lab in labels], dtype=object)
     adults = dataset.ages >= ADULT_MIN_AGE
-    standardised = standardised_accuracy(correct, races, np.array([lab.age_group for lab in labels]))
+    age_groups = np.array([lab.age_group for lab in labels], dtype=object)
+    standardised = standardised_accuracy(correct, races, age_groups)
     return EvaluationReport(
         n=len(dataset),
         accuracy=group_accuracy(correct),
@@ -238,6 +250,13 @@ def evaluate_predictions(
         adult=group_accuracy(correct[adults]),
         race_age_standardised={race: standardised.get(race, float("nan")) for race in RACES},
         race_adults={race: group_accuracy(correct[adults & (races == race)]) for race in RACES},
+        race_by_age_group={
+            race: {
+                name: group_accuracy(correct[(races == race) & (age_groups == name)])
+                for name, _, _ in AGE_GROUPS
+            }
+            for race in RACES
+        },
         age=None if ages is None else evaluate_ages(dataset, ages),
         context=dict(context or {}),
     )

@@ -68,8 +68,8 @@ def _age_head(features) -> keras.KerasTensor:
 
 
 def seed(inputs) -> keras.KerasTensor:
-    """The architecture of the original report: three Conv2D + ReLU + MaxPooling2D blocks, Flatten,
-    Dense(128) + BatchNormalization, Dropout, one sigmoid unit."""
+    """The backbone of the original report: three Conv2D + ReLU + MaxPooling2D blocks, Flatten,
+    Dense(128) + BatchNormalization (its head: Dropout 0.5, one sigmoid unit)."""
     from keras import layers
 
     x = layers.Rescaling(1 / 255.0, name="scale")(inputs)
@@ -104,8 +104,8 @@ def _residual_block(x, filters: int, stride: int, name: str) -> keras.KerasTenso
 
 
 def resnet10(inputs) -> keras.KerasTensor:
-    """A compact ResNet-10 for face chips: a stride-2 stem, one basic residual block per stage at
-    widths 32-64-128-256 (each stage halves the resolution), global average pooling.
+    """The backbone of a compact ResNet-10 for face chips: a stride-2 stem, one basic residual block
+    per stage at widths 32-64-128-256 (each stage halves the resolution), global average pooling.
 
     One block per stage keeps a training epoch on UTKFace at about five minutes on a 2-core CPU at
     96 px (288 MFLOPs per image); benchmarks/results/input_size.md has the measured figures.

@@ -77,7 +77,7 @@ def train(
         float | None,
         typer.Option(
             min=0.0,
-            max=1.0,
+            max=0.9999,  # 1 would keep the weights of the first step forever
             help="Momentum of the moving average of the weights that is validated and shipped; 0: off.",
         ),
     ] = _DEFAULT.ema_momentum,

@@ -71,3 +71,12 @@ class TrainConfig:
         values["augmentation"] = Augmentation(**augmentation)
         values["teachers"] = tuple(values.get("teachers", ()))
         return cls(**values)
+
+
+# The recipe of the gender-only model of earlier releases (models/gender): one head, no weight
+# averaging, no erasing; ``TrainConfig(..., **GENDER_ONLY)``.
+GENDER_ONLY: dict = {
+    "age_head": False,
+    "ema_momentum": None,
+    "augmentation": Augmentation(erase_probability=0.0),
+}

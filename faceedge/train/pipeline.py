@@ -23,7 +23,8 @@ def _uniform(shape, limit: float) -> tf.Tensor:
 
 
 def augment_batch(images: tf.Tensor, augmentation: Augmentation) -> tf.Tensor:
-    """Flip, rotate, shift and zoom (one affine warp), then jitter brightness and contrast.
+    """Flip, rotate, shift and zoom (one affine warp), jitter brightness and contrast, then erase
+    one rectangle of some chips (``augmentation.erase_probability``).
 
     ``images`` is a float32 batch ``(n, size, size, 3)`` of 0-255 pixels; so is the result.
     """

@@ -15,7 +15,10 @@ MODEL_FILE = "model.keras"  # the best epoch by validation accuracy, without opt
 CONFIG_FILE = "config.json"  # the exact TrainConfig
 TRAINING_FILE = "training.json"  # what happened: epochs, times, size, parameters, machine
 SUMMARY_FILE = "summary.txt"  # Keras' layer-by-layer summary
-HISTORY_FILE = "history.csv"  # one row per epoch: loss, accuracy, AUC, learning rate, seconds
+# One row per epoch: loss, accuracy, AUC, learning rate, seconds; for a two-head model the gender
+# columns are named p_female_accuracy, ... and the age head's age_loss and age_mae, and with weight
+# averaging val_raw_accuracy is the weights as trained (trainer.history_key names them).
+HISTORY_FILE = "history.csv"
 SPLIT_FILE = SPLIT_FILE_NAME  # the train / val / test assignment of every file
 CURVES_FILE = "learning_curves.png"
 EVALUATION_FILE = "evaluation.json"  # the test-split report, with its confusion and group PNGs

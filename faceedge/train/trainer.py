@@ -1,4 +1,5 @@
-"""`faceedge train`: from UTKFace to a trained, evaluated gender model in a run directory.
+"""`faceedge train`: from UTKFace to a trained, evaluated model in a run directory: model v2 (gender
+and age from one network) by default, or a gender-only model.
 
 The run directory's files are listed in :mod:`faceedge.train.rundir`: the model, its exact
 configuration, split, history, learning curves, evaluation and checkpoints for ``--resume``.
@@ -207,7 +208,8 @@ class RawWeightsValidation(keras.callbacks.Callback):
             outputs = self.model(self.images[start : start + self.batch_size], training=False)
             p_female.append(np.asarray(outputs[0] if isinstance(outputs, list) else outputs).reshape(-1))
         if logs is not None:
-            logs["val_raw_accuracy"] = float(np.mean((np.concatenate(p_female) > 0.5) == self.genders))
+            decisions = np.concatenate(p_female) >= 0.5  # the report's threshold, inclusive
+            logs["val_raw_accuracy"] = float(np.mean(decisions == self.genders))
 
 
 def _callbacks(run: Path, config: TrainConfig, history: list[dict], val_set: UtkFace) -> list:
