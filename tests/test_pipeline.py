@@ -9,7 +9,13 @@ from faceedge.train.config import Augmentation
 from faceedge.train.pipeline import augment_batch, chip_dataset
 
 NO_CHANGE = Augmentation(
-    flip=False, max_rotation_degrees=0, max_shift=0, max_zoom=0, max_brightness=0, max_contrast=0
+    flip=False,
+    max_rotation_degrees=0,
+    max_shift=0,
+    max_zoom=0,
+    max_brightness=0,
+    max_contrast=0,
+    erase_probability=0,
 )
 
 
@@ -48,3 +54,20 @@ def test_flip_only_mirrors_some_images_and_leaves_the_others():
     same = np.all(np.isclose(out, images.numpy(), atol=1e-3), axis=(1, 2, 3))
     flipped = np.all(np.isclose(out, mirrored, atol=1e-3), axis=(1, 2, 3))
     assert np.all(same | flipped) and same.any() and flipped.any()
+
+
+def test_erasing_replaces_one_rectangle_of_each_chosen_chip_and_nothing_else():
+    images = tf.random.uniform((64, 32, 32, 3), 0, 255, seed=3)
+    out = augment_batch(images, Augmentation(**{**NO_CHANGE.to_dict(), "erase_probability": 1.0})).numpy()
+    changed = np.any(~np.isclose(out, images.numpy(), atol=1e-3), axis=3)  # (n, h, w)
+    for mask in changed:
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        assert rows.size and cols.size
+        # One solid rectangle: every pixel of its bounding box changed (noise equal to a pixel is rare).
+        box = mask[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
+        assert box.mean() > 0.97
+        # Its area is 2-20 % of the chip, give or take the rows and columns that rounding adds.
+        assert 0.02 * 32 * 32 - 2 * 32 <= box.size <= 0.2 * 32 * 32 + 2 * 32 + 1
+    half = augment_batch(images, Augmentation(**{**NO_CHANGE.to_dict(), "erase_probability": 0.5})).numpy()
+    erased = np.any(~np.isclose(half, images.numpy(), atol=1e-3), axis=(1, 2, 3))
+    assert 10 < erased.sum() < 54  # about half of 64

@@ -11,8 +11,9 @@ import pytest
 
 from faceedge.errors import RunDirectoryError
 from faceedge.train.config import GENDER_ONLY, TrainConfig
+from faceedge.train.fit import history_key
 from faceedge.train.rundir import format_run
-from faceedge.train.trainer import history_key, train
+from faceedge.train.trainer import train
 from tests.conftest import RUN_RESULT_FILES
 
 RUN_FILES = (*RUN_RESULT_FILES, "checkpoints/best.keras", "checkpoints/last.keras")

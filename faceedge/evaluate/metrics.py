@@ -121,3 +121,8 @@ def gap(values: list[float]) -> float:
     """Best minus worst of the values that exist (NaN when none do)."""
     present = [v for v in values if not np.isnan(v)]
     return max(present) - min(present) if present else float("nan")
+
+
+def json_number(value: float) -> float | None:
+    """A figure for JSON: None where it does not exist (NaN, an empty group)."""
+    return None if np.isnan(value) else float(value)

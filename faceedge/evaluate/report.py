@@ -21,24 +21,16 @@ from pathlib import Path
 import numpy as np
 
 from faceedge.data.images import decode_chips
-from faceedge.data.labels import (
-    ADULT_MIN_AGE,
-    AGE_GROUPS,
-    GENDERS,
-    LIFE_STAGES,
-    MAX_AGE,
-    RACES,
-    age_group,
-    life_stage,
-)
+from faceedge.data.labels import ADULT_MIN_AGE, AGE_GROUPS, GENDERS, LIFE_STAGES, RACES
 from faceedge.data.split import DEFAULT_SEED, SPLIT_FILE_NAME, Split, make_split, read_split
 from faceedge.data.utkface import UtkFace, load_utkface
+from faceedge.evaluate.ages import AgeReport, evaluate_ages, plot_ages
 from faceedge.evaluate.metrics import (
     GroupAccuracy,
     confusion_matrix,
     gap,
     group_accuracy,
-    mean_absolute_error,
+    json_number,
     precision_recall_f1,
     roc_auc,
     standardised_accuracy,
@@ -46,78 +38,6 @@ from faceedge.evaluate.metrics import (
 from faceedge.evaluate.predictors import Predictor, load_predictor, predict_heads, predict_heads_with_flip
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class AgeReport:
-    """What a two-head model's age output gets right, in years and as age groups.
-
-    ``mae_by`` maps a grouping (``age_group``, ``life_stage``, ``race``, ``gender``) to the MAE of
-    each of its groups (NaN where the split has none); ``group_accuracy`` is how often the
-    predicted age falls in the true fine age group, ``life_stage_accuracy`` the same for young /
-    adult / senior; ``bias`` is the mean signed error (positive: faces are made older).
-    """
-
-    mae: float
-    bias: float
-    mae_by: dict[str, dict[str, float]]
-    counts_by: dict[str, dict[str, int]]
-    group_accuracy: GroupAccuracy
-    life_stage_accuracy: GroupAccuracy
-    true: np.ndarray = field(repr=False)
-    predicted: np.ndarray = field(repr=False)
-
-    def to_dict(self) -> dict:
-        return {
-            "age_mae": _number(self.mae),
-            "age_bias": _number(self.bias),
-            **{
-                f"age_mae_per_{kind}": {k: _number(v) for k, v in rows.items()}
-                for kind, rows in self.mae_by.items()
-            },
-            "age_group_accuracy": self.group_accuracy.accuracy,
-            "age_life_stage_accuracy": self.life_stage_accuracy.accuracy,
-        }
-
-
-def evaluate_ages(dataset: UtkFace, ages: np.ndarray) -> AgeReport:
-    """Score predicted ages in years against the labels of ``dataset`` (same order)."""
-    predicted = np.asarray(ages, dtype=np.float64).reshape(-1)
-    if len(predicted) != len(dataset):
-        raise ValueError(f"{len(predicted)} ages for {len(dataset)} images")
-    true = dataset.ages.astype(np.float64)
-    labels = [s.labels for s in dataset.samples]
-    groupings = {
-        "age_group": ([lab.age_group for lab in labels], [n for n, _, _ in AGE_GROUPS]),
-        "life_stage": ([lab.life_stage for lab in labels], [n for n, _, _ in LIFE_STAGES]),
-        "race": ([lab.race_name for lab in labels], list(RACES)),
-        "gender": ([lab.gender_name for lab in labels], list(GENDERS)),
-    }
-    mae_by, counts_by = {}, {}
-    for kind, (keys, names) in groupings.items():
-        keys = np.array(keys, dtype=object)
-        mae_by[kind] = {n: mean_absolute_error(true[keys == n], predicted[keys == n]) for n in names}
-        counts_by[kind] = {n: int((keys == n).sum()) for n in names}
-    # An age is rounded to whole years before it is given a group, as a person would read it; an
-    # age that is not a number (a diverged model) falls in no group.
-    finite = np.isfinite(predicted)
-    whole = np.clip(np.rint(np.where(finite, predicted, 0)), 0, MAX_AGE).astype(int)
-    predicted_group = [age_group(int(a)) if ok else None for a, ok in zip(whole, finite)]
-    predicted_stage = [life_stage(int(a)) if ok else None for a, ok in zip(whole, finite)]
-    return AgeReport(
-        mae=mean_absolute_error(true, predicted),
-        bias=float(np.mean(predicted - true)) if len(true) else float("nan"),
-        mae_by=mae_by,
-        counts_by=counts_by,
-        group_accuracy=group_accuracy(
-            np.array([p == lab.age_group for p, lab in zip(predicted_group, labels)], dtype=bool)
-        ),
-        life_stage_accuracy=group_accuracy(
-            np.array([p == lab.life_stage for p, lab in zip(predicted_stage, labels)], dtype=bool)
-        ),
-        true=true,
-        predicted=predicted,
-    )
 
 
 @dataclass(frozen=True)
@@ -158,7 +78,7 @@ class EvaluationReport:
     def to_dict(self) -> dict:
         """The JSON form; a figure that does not exist (a group absent from the split) is None."""
         flat = {
-            kind: {name: _number(g.accuracy) for name, g in rows.items()}
+            kind: {name: json_number(g.accuracy) for name, g in rows.items()}
             for kind, rows in self.groups.items()
         }
         return {
@@ -170,26 +90,26 @@ class EvaluationReport:
             "precision": self.precision,
             "recall": self.recall,
             "f1": self.f1,
-            "roc_auc": _number(self.roc_auc),
+            "roc_auc": json_number(self.roc_auc),
             "positive_class": "female",
             "confusion_matrix": self.confusion_matrix.tolist(),
             "confusion_matrix_labels": list(GENDERS),
             "per_race": flat["race"],
-            "race_gap": _number(self.race_gap),
-            "race_gap_age_standardised": _number(self.race_gap_age_standardised),
-            "race_gap_adults": _number(self.race_gap_adults),
-            "per_race_age_standardised": {k: _number(v) for k, v in self.race_age_standardised.items()},
+            "race_gap": json_number(self.race_gap),
+            "race_gap_age_standardised": json_number(self.race_gap_age_standardised),
+            "race_gap_adults": json_number(self.race_gap_adults),
+            "per_race_age_standardised": {k: json_number(v) for k, v in self.race_age_standardised.items()},
             # The age groups a race has no face in: its standardised accuracy leaves them out.
             "age_standardisation_empty_groups": {
                 race: [name for name, g in cells.items() if not g.n]
                 for race, cells in self.race_by_age_group.items()
                 if any(not g.n for g in cells.values())
             },
-            "per_race_adults": {k: _number(g.accuracy) for k, g in self.race_adults.items()},
+            "per_race_adults": {k: json_number(g.accuracy) for k, g in self.race_adults.items()},
             "per_age_group": flat["age_group"],
             "per_life_stage": flat["life_stage"],
             "per_gender": flat["gender"],
-            "adult_accuracy": _number(self.adult.accuracy),
+            "adult_accuracy": json_number(self.adult.accuracy),
             "adult_min_age": ADULT_MIN_AGE,
             "groups": {
                 kind: {name: g.to_dict() for name, g in rows.items()} for kind, rows in self.groups.items()
@@ -198,10 +118,6 @@ class EvaluationReport:
             "has_age": self.age is not None,
             **(self.age.to_dict() if self.age is not None else {}),
         }
-
-
-def _number(value: float) -> float | None:
-    return None if np.isnan(value) else float(value)
 
 
 def evaluate_predictions(
@@ -433,34 +349,6 @@ def plot_groups(report: EvaluationReport, path: str | Path) -> Path:
         bottom = min((g.ci_low for g in rows.values()), default=0.0)
         ax.set(title=title, ylim=(max(0.0, bottom - 0.02), 1.0), ylabel="accuracy")
     fig.suptitle(f"Accuracy per group (dashed: overall {report.accuracy.accuracy:.2%}; bars: 95% interval)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
-
-
-def plot_ages(age: AgeReport, path: str | Path) -> Path:
-    """Predicted against true age (one dot a face), and the MAE of each fine age group."""
-    from faceedge.plotting import pyplot
-
-    plt = pyplot()
-    fig, (scatter, bars) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [5, 6]})
-    scatter.scatter(age.true, age.predicted, s=4, alpha=0.35, color="#4C72B0", linewidths=0)
-    top = max(float(age.true.max(initial=1)), float(age.predicted.max(initial=1))) + 2
-    scatter.plot([0, top], [0, top], color="black", linewidth=0.8, linestyle="--")
-    scatter.set(
-        xlim=(0, top),
-        ylim=(0, top),
-        xlabel="true age (years)",
-        ylabel="predicted age (years)",
-        title=f"Predicted against true age, MAE {age.mae:.2f} years",
-    )
-    scatter.set_aspect("equal")
-    rows = {k: v for k, v in age.mae_by["age_group"].items() if age.counts_by["age_group"][k]}
-    bars.bar(range(len(rows)), list(rows.values()), color="#4C72B0")
-    bars.set_xticks(range(len(rows)), [f"{k}\nn={age.counts_by['age_group'][k]}" for k in rows], fontsize=8)
-    bars.axhline(age.mae, color="black", linewidth=0.8, linestyle="--")
-    bars.set(title="Age MAE per age group (dashed: overall)", ylabel="MAE (years)")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

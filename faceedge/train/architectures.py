@@ -107,8 +107,9 @@ def resnet10(inputs) -> keras.KerasTensor:
     """The backbone of a compact ResNet-10 for face chips: a stride-2 stem, one basic residual block
     per stage at widths 32-64-128-256 (each stage halves the resolution), global average pooling.
 
-    One block per stage keeps a training epoch on UTKFace at about five minutes on a 2-core CPU at
-    96 px (288 MFLOPs per image); benchmarks/results/input_size.md has the measured figures.
+    One block per stage keeps a training epoch on UTKFace at about 130 s on a 2-core CPU at 96 px
+    with nothing else running (288 MFLOPs per image; models/gender_age/training.json has the epoch
+    times, benchmarks/results/input_size.md the other sizes).
     """
     from keras import layers
 
