@@ -100,28 +100,13 @@ def test_trt_fp16_without_tensorrt_is_one_clear_line_before_any_work(tmp_path):
     if HAVE_TENSORRT
     else "TensorRT is not installed (faceedge[gpu], GPU box)",
 )
-def test_trt_fp16_engine_matches_keras_and_records_its_target(tmp_path):
+def test_trt_fp16_engine_matches_keras_and_records_its_target(source, tmp_path):
     from faceedge.evaluate.predictors import load_predictor
     from faceedge.export.gender import export_gender
-    from faceedge.train.config import GENDER_ONLY, TrainConfig
-    from faceedge.train.trainer import train
-    from tests.conftest import write_synthetic_folder
 
-    data = write_synthetic_folder(tmp_path / "data", count=160, size=64)
-    run = train(
-        TrainConfig(
-            data=str(data),
-            out=str(tmp_path / "run"),
-            arch="seed",
-            img_size=32,
-            epochs=3,
-            batch_size=16,
-            **GENDER_ONLY,
-        ),
-        progress=False,
-    )
+    model_path, data = source  # the session's small gender-only model and its synthetic data
     fp32, engine = export_gender(
-        run.model_path, tmp_path / "out", data, nchw=True, trt_fp16=True, trt_profile=BatchProfile(1, 4, 16)
+        model_path, tmp_path / "out", data, nchw=True, trt_fp16=True, trt_profile=BatchProfile(1, 4, 16)
     )
     assert engine.path.name == "gender_trt_fp16.engine"
     assert engine.manifest.extra["fp16_layers"] > 0 and engine.manifest.extra["profile"]["max"] == 16
@@ -135,7 +120,7 @@ def test_trt_fp16_engine_matches_keras_and_records_its_target(tmp_path):
     from faceedge.data.split import read_split
     from faceedge.data.utkface import load_utkface
 
-    test = read_split(run.run_dir / "split.csv").apply(load_utkface(data), "test")
+    test = read_split(model_path.parent / "split.csv").apply(load_utkface(data), "test")
     chips = decode_chips([s.data for s in test.samples], 32)
     runner = load_predictor(engine.path)
     try:
