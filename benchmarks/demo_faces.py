@@ -23,10 +23,10 @@ PEOPLE = ("Eileen Collins", "Grace Hopper")
 def demo_chips() -> list[np.ndarray]:
     """The chips of each person (left to right) over every frame where both faces were found."""
     from faceedge.runtime.pipeline import FacePipeline
-    from faceedge.runtime.sources import open_source
+    from faceedge.runtime.sources import SourceSpec, open_source
 
     chips: list[list[np.ndarray]] = [[] for _ in PEOPLE]
-    with FacePipeline(backend="cpu", track=False) as pipeline, open_source(demo=True) as source:
+    with FacePipeline(backend="cpu", track=False) as pipeline, open_source(SourceSpec("demo")) as source:
         for frame in source:
             faces = pipeline.detector.detect(frame.image)
             faces = [faces[i] for i in pipeline.cropper.large_enough(faces)]

@@ -25,12 +25,12 @@ def pipeline_fps(model: str | None, video: str | None, loops: int, backend: str,
     """One headless run of the whole source (after a short warm-up) with one configuration."""
     from faceedge.runtime.pipeline import FacePipeline
     from faceedge.runtime.run import run_pipeline
-    from faceedge.runtime.sources import open_source
+    from faceedge.runtime.sources import SourceSpec, open_source
 
     with FacePipeline(model, backend=backend, classify_every=every) as pipeline:
-        warm = open_source(demo=True) if video is None else open_source(video=video)
+        warm = open_source(SourceSpec("demo") if video is None else SourceSpec("video", video))
         run_pipeline(warm, pipeline, max_frames=30)  # sessions and caches warm
-        source = open_source(demo=True, loop=loops) if video is None else open_source(video=video)
+        source = open_source(SourceSpec("demo", loop=loops) if video is None else SourceSpec("video", video))
         summary = run_pipeline(source, pipeline)
         backends = pipeline.backends
     return {

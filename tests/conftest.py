@@ -168,7 +168,7 @@ def solid_image(value: tuple[int, int, int], height: int = 24, width: int = 32) 
 @pytest.fixture(scope="session")
 def demo_frames() -> list[np.ndarray]:
     """The first 30 frames of the demo clip that ships with faceedge (1280x720, two faces each)."""
-    from faceedge.runtime.sources import open_source
+    from faceedge.runtime.sources import SourceSpec, open_source
 
-    with open_source(demo=True) as clip:
+    with open_source(SourceSpec("demo")) as clip:
         return [frame.image for frame, _ in zip(clip, range(30))]

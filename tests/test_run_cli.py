@@ -160,9 +160,9 @@ class _InterruptedSource:
     """The demo clip, with Ctrl-C pressed while frame ``at`` is read."""
 
     def __init__(self, at: int) -> None:
-        from faceedge.runtime.sources import open_source
+        from faceedge.runtime.sources import SourceSpec, open_source
 
-        self.inner = open_source(demo=True)
+        self.inner = open_source(SourceSpec("demo"))
         self.name, self.live, self.stats, self.fps = "demo", False, self.inner.stats, 30.0
         self.at = at
 
@@ -220,7 +220,7 @@ def test_ctrl_c_in_faceedge_run_prints_the_summary_and_exits_130(monkeypatch, tm
     import faceedge.runtime.run
 
     interrupted = _InterruptedSource(at=4)  # made before open_source is replaced below
-    monkeypatch.setattr(faceedge.runtime.run, "open_source", lambda **kwargs: interrupted)
+    monkeypatch.setattr(faceedge.runtime.run, "open_source", lambda spec: interrupted)
     out = tmp_path / "faces.jsonl"
     result = runner.invoke(app, ["run", "--source", "demo", "--no-display", "--json", str(out)])
     assert result.exit_code == 130
@@ -234,7 +234,7 @@ def test_a_real_ctrl_c_ends_the_tracks_closes_the_outputs_and_stops_the_reader(t
     from faceedge.runtime.outputs import JsonLinesWriter
     from faceedge.runtime.pipeline import FacePipeline
     from faceedge.runtime.run import run_pipeline
-    from faceedge.runtime.sources import open_source
+    from faceedge.runtime.sources import SourceSpec, open_source
 
     out = tmp_path / "events.jsonl"
 
@@ -244,7 +244,10 @@ def test_a_real_ctrl_c_ends_the_tracks_closes_the_outputs_and_stops_the_reader(t
 
     with FacePipeline(backend="cpu") as pipeline:
         summary = run_pipeline(
-            open_source(demo=True, loop=3), pipeline, JsonLinesWriter(out, events=True), on_frame=press_ctrl_c
+            open_source(SourceSpec("demo", loop=3)),
+            pipeline,
+            JsonLinesWriter(out, events=True),
+            on_frame=press_ctrl_c,
         )
     assert summary.interrupted and 10 <= summary.frames < 270
     events = _lines(out)
@@ -255,11 +258,11 @@ def test_a_real_ctrl_c_ends_the_tracks_closes_the_outputs_and_stops_the_reader(t
 def test_runs_that_stop_early_leave_no_reader_thread_behind():
     from faceedge.runtime.pipeline import FacePipeline
     from faceedge.runtime.run import run_pipeline
-    from faceedge.runtime.sources import open_source
+    from faceedge.runtime.sources import SourceSpec, open_source
 
     with FacePipeline(backend="cpu") as pipeline:
         for _ in range(3):
-            run_pipeline(open_source(demo=True, loop=5), pipeline, max_frames=2)
+            run_pipeline(open_source(SourceSpec("demo", loop=5)), pipeline, max_frames=2)
     assert not [t for t in threading.enumerate() if t.name == "faceedge-reader"]
 
 

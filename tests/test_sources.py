@@ -23,6 +23,8 @@ from faceedge.runtime.sources import (
     CameraSource,
     Frame,
     RtspSource,
+    SourceChoiceError,
+    SourceSpec,
     open_source,
 )
 
@@ -54,7 +56,7 @@ def image_folder(tmp_path: Path) -> Path:
 
 def test_image_folder_delivers_good_images_in_order_and_skips_broken_ones(image_folder, caplog):
     caplog.set_level(logging.WARNING, logger="faceedge.runtime.sources")
-    with open_source(image=str(image_folder)) as source:
+    with open_source(SourceSpec("image", str(image_folder))) as source:
         frames = list(source)
     assert not source.live and source.fps is None
     assert [Path(frame.source).name for frame in frames] == ["a.jpg", "b.png", "c.JPG"]
@@ -72,35 +74,35 @@ def test_image_folder_delivers_good_images_in_order_and_skips_broken_ones(image_
 
 
 def test_image_glob_and_single_file(image_folder):
-    with open_source(image=str(image_folder / "*.png")) as source:
+    with open_source(SourceSpec("image", str(image_folder / "*.png"))) as source:
         assert [Path(frame.source).name for frame in source] == ["b.png"]
     assert [Path(name).name for name, _ in source.stats.skipped] == ["d_corrupt.png"]
 
     single = image_folder / "c.JPG"
-    with open_source(image=str(single)) as source:
+    with open_source(SourceSpec("image", str(single))) as source:
         frames = list(source)
     assert [(frame.source, frame.index) for frame in frames] == [(str(single), 0)]
 
 
 def test_images_that_are_all_unreadable_end_normally(tmp_path):
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8 nothing more")
-    with open_source(image=str(tmp_path)) as source:
+    with open_source(SourceSpec("image", str(tmp_path))) as source:
         assert list(source) == []
     assert source.stats.frames == 0 and len(source.stats.skipped) == 1
 
 
 def test_image_source_errors(tmp_path):
     with pytest.raises(SourceError, match="no such file or folder"):
-        open_source(image=str(tmp_path / "missing"))
+        open_source(SourceSpec("image", str(tmp_path / "missing")))
     with pytest.raises(SourceError, match="holds no image file"):
-        open_source(image=str(tmp_path))
+        open_source(SourceSpec("image", str(tmp_path)))
     (tmp_path / "notes.txt").write_text("text")
     with pytest.raises(SourceError, match="holds no image file"):
-        open_source(image=str(tmp_path))
+        open_source(SourceSpec("image", str(tmp_path)))
     with pytest.raises(SourceError, match=r"matches .*\*\.png"):
-        open_source(image=str(tmp_path / "*.png"))
+        open_source(SourceSpec("image", str(tmp_path / "*.png")))
     with pytest.raises(SourceError, match="1 other paths"):
-        open_source(image=str(tmp_path / "*.txt"))
+        open_source(SourceSpec("image", str(tmp_path / "*.txt")))
 
 
 # --- Video and demo ---------------------------------------------------------------------------------
@@ -119,7 +121,7 @@ def small_video(tmp_path: Path) -> Path:
 
 
 def test_video_delivers_every_frame_in_order(small_video):
-    with open_source(video=str(small_video)) as source:
+    with open_source(SourceSpec("video", str(small_video))) as source:
         frames = list(source)
     assert not source.live and source.fps == pytest.approx(30)
     assert [frame.index for frame in frames] == list(range(20))
@@ -130,14 +132,14 @@ def test_video_delivers_every_frame_in_order(small_video):
 
 
 def test_video_loops_with_indices_that_keep_counting(small_video):
-    with open_source(video=str(small_video), loop=2) as source:
+    with open_source(SourceSpec("video", str(small_video), loop=2)) as source:
         frames = list(source)
     assert [frame.index for frame in frames] == list(range(40))
     np.testing.assert_array_equal(frames[0].image, frames[20].image)
 
 
 def test_closing_a_video_ends_its_iteration(small_video):
-    source = open_source(video=str(small_video))
+    source = open_source(SourceSpec("video", str(small_video)))
     frames = iter(source)
     assert [next(frames).index for _ in range(3)] == [0, 1, 2]
     source.close()
@@ -147,11 +149,11 @@ def test_closing_a_video_ends_its_iteration(small_video):
 
 def test_video_source_errors(tmp_path):
     with pytest.raises(SourceError, match="no such video file"):
-        open_source(video=str(tmp_path / "missing.mp4"))
+        open_source(SourceSpec("video", str(tmp_path / "missing.mp4")))
     text = tmp_path / "notes.mp4"
     text.write_text("this is not a video\n" * 50)
     with pytest.raises(SourceError, match="notes.mp4"):
-        open_source(video=str(text))
+        open_source(SourceSpec("video", str(text)))
 
 
 def test_demo_clip_ships_and_loops():
@@ -159,7 +161,7 @@ def test_demo_clip_ships_and_loops():
     assert (DEMO_CLIP.parent / "DEMO_NOTICE.md").is_file()
     counts = {}
     for loop in (1, 2):
-        with open_source(demo=True, loop=loop) as source:
+        with open_source(SourceSpec("demo", loop=loop)) as source:
             assert source.name == "demo" and source.fps == pytest.approx(30) and not source.live
             first = last = None
             for frame in source:
@@ -173,7 +175,7 @@ def test_demo_clip_ships_and_loops():
 
 
 def test_demo_clip_moves():
-    with open_source(demo=True) as source:
+    with open_source(SourceSpec("demo")) as source:
         frames = iter(source)
         first = next(frames).image.astype(np.int16)
         second = next(frames).image.astype(np.int16)
@@ -197,12 +199,26 @@ def test_demo_clip_moves():
 )
 def test_open_source_refuses_bad_requests(kwargs, message):
     with pytest.raises(SourceError, match=message):
-        open_source(**kwargs)
+        open_source(SourceSpec.choose(**kwargs))
+
+
+def test_a_source_spec_is_checked_when_made_and_names_what_was_given():
+    assert SourceSpec.choose(video="clip.mp4", loop=2) == SourceSpec("video", "clip.mp4", 2)
+    assert SourceSpec.choose(demo=True) == SourceSpec("demo")
+    with pytest.raises(SourceChoiceError) as raised:
+        SourceSpec.choose(camera=0, rtsp="rtsp://host/stream")
+    assert raised.value.given == ("camera", "rtsp")
+    with pytest.raises(SourceError, match="no source kind 'webcam'"):
+        SourceSpec("webcam", 0)
+    with pytest.raises(SourceError, match="camera is a number"):
+        SourceSpec("camera", True)
+    with pytest.raises(SourceError, match="not 'clip.mp4'"):
+        SourceSpec("demo", "clip.mp4")
 
 
 def test_a_camera_that_does_not_open_is_an_error_straight_away():
     with pytest.raises(SourceError, match="camera 99 does not open"):
-        open_source(camera=99)
+        open_source(SourceSpec("camera", 99))
 
 
 # --- Live sources, with fake captures ---------------------------------------------------------------
@@ -445,7 +461,7 @@ def test_a_video_that_ends_before_its_announced_length_says_so(tmp_path, monkeyp
     monkeypatch.setattr(sources.cv2, "VideoCapture", CutShort)
     with (
         caplog.at_level(logging.WARNING, logger="faceedge.runtime.sources"),
-        open_source(video=str(path)) as source,
+        open_source(SourceSpec("video", str(path))) as source,
     ):
         assert sum(1 for _ in source) == 10
     assert "ended after 10 of the 40 frames its container announces" in caplog.text

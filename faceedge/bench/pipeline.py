@@ -12,7 +12,7 @@ import numpy as np
 from faceedge.runtime.outputs import draw
 from faceedge.runtime.pipeline import Face, FacePipeline, FrameResult
 from faceedge.runtime.run import run_pipeline
-from faceedge.runtime.sources import DEMO_CLIP, open_source
+from faceedge.runtime.sources import DEMO_CLIP, SourceSpec, open_source
 
 
 class _DrawOnly:
@@ -29,9 +29,9 @@ def faceedge_fps(video: Path | None, loops: int, limit: int | None = None, class
     """`faceedge run` headless on the video (the demo clip by default), drawing included. Its stage
     times overlap: decoding (with the detector's resize) runs in a reader thread beside the rest."""
     open_video = (
-        (lambda n: open_source(demo=True, loop=n))
+        (lambda n: open_source(SourceSpec("demo", loop=n)))
         if video is None
-        else (lambda n: open_source(video=str(video), loop=n))
+        else (lambda n: open_source(SourceSpec("video", str(video), loop=n)))
     )
     with FacePipeline(backend="cpu", classify_every=classify_every) as pipeline:
         run_pipeline(open_video(1), pipeline, max_frames=30)  # warm-up

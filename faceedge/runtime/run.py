@@ -20,7 +20,7 @@ from pathlib import Path
 from faceedge.errors import FaceedgeError, OutputError, SourceError
 from faceedge.runtime.outputs import Display, JsonLinesWriter, VideoSaver, display_available, draw
 from faceedge.runtime.pipeline import CLASSIFY_EVERY, MIN_FACE, STAGES, FacePipeline, FrameResult
-from faceedge.runtime.sources import Frame, FrameSource, open_source
+from faceedge.runtime.sources import Frame, FrameSource, SourceChoiceError, SourceSpec, open_source
 
 log = logging.getLogger(__name__)
 
@@ -284,30 +284,48 @@ class RunOptions:
         """Refuse combinations that cannot work, before anything is opened.
 
         Raises:
-            SourceError: not exactly one source. OutputError: outputs that cannot be made.
+            SourceError: not exactly one source, or one that is not valid as given (see
+                :class:`SourceSpec`). OutputError: outputs that cannot be made.
         """
-        chosen = [
-            name
-            for name, value in (
-                ("--camera", self.camera),
-                ("--video", self.video),
-                ("--image", self.image),
-                ("--rtsp", self.rtsp),
-                ("--source demo", self.demo or None),
-            )
-            if value is not None
-        ]
-        if len(chosen) != 1:
-            raise SourceError(
-                "choose one source: --camera N, --video PATH, --image PATH, --rtsp URL or --source demo"
-                + (f" (got {', '.join(chosen)})" if chosen else "")
-            )
+        _source_spec(self)
         if self.events and self.json_path is None:
             raise OutputError("--events chooses what --json writes: add --json [PATH]")
         if self.events and self.image is not None:
             raise OutputError("--events needs tracks, and still images are not tracked")
         if self.display and not display_available():
             raise OutputError("no display to show a window on; run with --no-display")
+
+
+# How the command line names each kind of source, for the message that asks for exactly one.
+_SOURCE_FLAGS = {
+    "camera": "--camera",
+    "video": "--video",
+    "image": "--image",
+    "rtsp": "--rtsp",
+    "demo": "--source demo",
+}
+
+
+def _source_spec(options: RunOptions) -> SourceSpec:
+    """The spec of the one source ``options`` give; when not exactly one, the error names the flags.
+
+    Raises:
+        SourceError: not exactly one source, or one that is not valid as given.
+    """
+    try:
+        return SourceSpec.choose(
+            camera=options.camera,
+            video=options.video,
+            image=options.image,
+            rtsp=options.rtsp,
+            demo=options.demo,
+            loop=options.loop,
+        )
+    except SourceChoiceError as exc:
+        got = f" (got {', '.join(_SOURCE_FLAGS[kind] for kind in exc.given)})" if exc.given else ""
+        raise SourceError(
+            "choose one source: --camera N, --video PATH, --image PATH, --rtsp URL or --source demo" + got
+        ) from None
 
 
 def run(options: RunOptions, on_frame=None) -> RunSummary:
@@ -325,14 +343,7 @@ def run(options: RunOptions, on_frame=None) -> RunSummary:
     show = display_available() if options.display is None else options.display
     if options.display is None and not show:
         log.info("no display found: running headless (--no-display)")
-    source = open_source(
-        camera=options.camera,
-        video=options.video,
-        image=options.image,
-        rtsp=options.rtsp,
-        demo=options.demo,
-        loop=options.loop,
-    )
+    source = open_source(_source_spec(options))
     with contextlib.ExitStack() as opened:
         opened.callback(source.close)
         pipeline = opened.enter_context(

@@ -593,22 +593,91 @@ def _redacted(url: str) -> str:
     return urllib.parse.urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
-# --- Opening ---------------------------------------------------------------------------------------
+# --- Choosing and opening -------------------------------------------------------------------------
+
+SOURCE_KINDS = ("camera", "video", "image", "rtsp", "demo")
+_LOOPED = ("video", "demo")
 
 
-def _open_camera(index: int, loop: int) -> FrameSource:
-    """A :class:`CameraSource` for ``index`` (``loop`` is always 1 here).
+class SourceChoiceError(SourceError):
+    """Not exactly one source was given; ``given`` holds the kinds that were (none, or several)."""
+
+    def __init__(self, given: tuple[str, ...]) -> None:
+        got = f"; got {' and '.join(given)}" if given else ""
+        super().__init__(f"give exactly one source: camera, video, image, rtsp or demo{got}")
+        self.given = given
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """Which source to read, checked when made: its ``kind``, its ``target``, and how often to play it.
+
+    ``target`` is the camera index for ``"camera"``, the file for ``"video"``, a file, folder or glob
+    pattern for ``"image"`` (see :class:`ImageSource`), the URL for ``"rtsp"``, and None for
+    ``"demo"`` (the clip that ships with faceedge). ``loop`` plays a video or the demo clip that many
+    times.
 
     Raises:
-        SourceError: ``index`` is not an integer from 0, or the camera does not open.
+        SourceError: an unknown kind, a target that does not fit the kind, ``loop`` below 1 or given
+            to a source that cannot loop.
     """
-    if isinstance(index, bool) or not isinstance(index, int) or index < 0:
-        raise SourceError(f"a camera is a number from 0, not {index!r}")
-    return CameraSource(index)
+
+    kind: str
+    target: int | str | None = None
+    loop: int = 1
+
+    def __post_init__(self) -> None:
+        if self.kind not in SOURCE_KINDS:
+            raise SourceError(f"no source kind {self.kind!r}; the kinds are {', '.join(SOURCE_KINDS)}")
+        if isinstance(self.target, Path):
+            object.__setattr__(self, "target", str(self.target))
+        self._check_target()
+        if self.loop < 1:
+            raise SourceError(f"loop must be at least 1, not {self.loop}")
+        if self.loop != 1 and self.kind not in _LOOPED:
+            raise SourceError(f"loop plays a video or the demo clip again; a {self.kind} source cannot loop")
+
+    def _check_target(self) -> None:
+        """Raise :class:`SourceError` unless ``target`` is what ``kind`` reads."""
+        target = self.target
+        if self.kind == "demo":
+            if target is not None:
+                raise SourceError(f"the demo source reads the shipped clip, not {target!r}")
+        elif self.kind == "camera":
+            if isinstance(target, bool) or not isinstance(target, int) or target < 0:
+                raise SourceError(f"a camera is a number from 0, not {target!r}")
+        elif not isinstance(target, str):
+            raise SourceError(f"the {self.kind} source needs a path or URL as text, not {target!r}")
+        elif target == "":
+            raise SourceError(f"the {self.kind} source is an empty string")
+
+    @classmethod
+    def choose(
+        cls,
+        *,
+        camera: int | None = None,
+        video: str | Path | None = None,
+        image: str | Path | None = None,
+        rtsp: str | None = None,
+        demo: bool = False,
+        loop: int = 1,
+    ) -> SourceSpec:
+        """The spec of the one source given, as a command line gives them (None: not given).
+
+        Raises:
+            SourceChoiceError: not exactly one source is given.
+            SourceError: the one given does not make a valid spec (see :class:`SourceSpec`).
+        """
+        given = {"camera": camera, "video": video, "image": image, "rtsp": rtsp, "demo": demo or None}
+        chosen = tuple(kind for kind, value in given.items() if value is not None)
+        if len(chosen) != 1:
+            raise SourceChoiceError(chosen)
+        (kind,) = chosen
+        return cls(kind, None if kind == "demo" else given[kind], loop)
 
 
-def _open_demo(_: bool, loop: int) -> FrameSource:
-    """The shipped demo clip as a :class:`VideoSource` named ``"demo"``, played ``loop`` times.
+def _open_demo(spec: SourceSpec) -> FrameSource:
+    """The shipped demo clip as a :class:`VideoSource` named ``"demo"``, played ``spec.loop`` times.
 
     Raises:
         SourceError: the clip is missing from this installation.
@@ -617,47 +686,23 @@ def _open_demo(_: bool, loop: int) -> FrameSource:
         raise SourceError(
             f"the demo clip is missing from this installation ({DEMO_CLIP}); reinstall faceedge"
         )
-    return VideoSource(DEMO_CLIP, name="demo", loop=loop)
+    return VideoSource(DEMO_CLIP, name="demo", loop=spec.loop)
 
 
-_OPENERS: dict[str, Callable[..., FrameSource]] = {
-    "camera": _open_camera,
-    "video": lambda path, loop: VideoSource(path, loop=loop),
-    "image": lambda spec, loop: ImageSource(spec),
-    "rtsp": lambda url, loop: RtspSource(url),
+_OPENERS: dict[str, Callable[[SourceSpec], FrameSource]] = {
+    "camera": lambda spec: CameraSource(spec.target),
+    "video": lambda spec: VideoSource(spec.target, loop=spec.loop),
+    "image": lambda spec: ImageSource(spec.target),
+    "rtsp": lambda spec: RtspSource(spec.target),
     "demo": _open_demo,
 }
-_LOOPED = ("video", "demo")
 
 
-def open_source(
-    *,
-    camera: int | None = None,
-    video: str | None = None,
-    image: str | None = None,
-    rtsp: str | None = None,
-    demo: bool = False,
-    loop: int = 1,
-) -> FrameSource:
-    """Open the one source given: a camera index, a video file, images, an RTSP URL, or the demo clip.
-
-    ``image`` is a file, a folder or a glob pattern (see :class:`ImageSource`). ``loop`` plays a
-    video or the demo clip that many times.
+def open_source(spec: SourceSpec) -> FrameSource:
+    """Open the source ``spec`` names, ready to iterate.
 
     Raises:
-        SourceError: not exactly one source is given, ``loop`` is below 1 or given to a source that
-            cannot loop, or the source cannot be opened.
+        SourceError: the source cannot be opened (no such file, a camera or stream that does not
+            open, a clip without frames...).
     """
-    given = {"camera": camera, "video": video, "image": image, "rtsp": rtsp, "demo": demo or None}
-    chosen = [kind for kind, value in given.items() if value is not None]
-    if len(chosen) != 1:
-        got = f"; got {' and '.join(chosen)}" if chosen else ""
-        raise SourceError(f"give exactly one source: camera, video, image, rtsp or demo{got}")
-    (kind,) = chosen
-    if loop < 1:
-        raise SourceError(f"loop must be at least 1, not {loop}")
-    if loop != 1 and kind not in _LOOPED:
-        raise SourceError(f"loop plays a video or the demo clip again; a {kind} source cannot loop")
-    if given[kind] == "":
-        raise SourceError(f"the {kind} source is an empty string")
-    return _OPENERS[kind](given[kind], loop)
+    return _OPENERS[spec.kind](spec)
