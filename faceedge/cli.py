@@ -17,10 +17,10 @@ from faceedge import __version__
 from faceedge.bench.cli import bench
 from faceedge.data.cli import app as data_app
 from faceedge.errors import FaceedgeError
-from faceedge.evaluate.cli import evaluate, report
+from faceedge.evaluate.cli import evaluate
 from faceedge.export.cli import app as export_app
 from faceedge.runtime.cli import doctor, run, serve
-from faceedge.train.cli import train
+from faceedge.train.cli import report, train
 
 
 class _Group(TyperGroup):

@@ -198,3 +198,93 @@ def check_io(manifest: Manifest, kind: str, actual: list[tuple[str, tuple]], sou
         )
         if len(real) != len(shape) or fixed_differs:
             raise ModelError(f"{source}: {kind[:-1]} {name!r} has shape {real}, its manifest says {shape}")
+
+
+# The training record: what the training stage did, written beside its model as training.json and
+# read by the export stage. Records written before it carried a schema are read as version 1.
+TRAINING_SCHEMA = "faceedge.training"
+TRAINING_SCHEMA_VERSION = 1
+TRAINING_FILE = "training.json"
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainingRecord:
+    """How a model was trained: its architecture and input, how long it trained and on what, the best
+    validation figures, the machine and the versions.
+
+    ``input`` describes the pixels the model takes (name, shape, layout, colour, range, crop, resize);
+    ``outputs`` names each output with what it holds (empty in records from before model v2, whose
+    one output is ``output``); ``best_epoch`` and the figures at it are None when no epoch completed.
+    """
+
+    arch: str
+    img_size: int
+    labels: tuple[str, ...]
+    output: str
+    outputs: dict[str, str] = field(default_factory=dict)
+    input: dict[str, Any]
+    parameters: int
+    model_bytes: int
+    flops_per_image: int
+    epochs_run: int
+    best_epoch: int | None
+    best_val_accuracy: float | None
+    epoch_seconds_median: float | None
+    epoch_seconds: tuple[float, ...]
+    fit_seconds_this_session: float
+    images: dict[str, int]  # train, val, test
+    precision_policy: str
+    replicas: int
+    gpus: tuple[str, ...]
+    machine: dict[str, Any]  # platform, processor, cpu_count
+    versions: dict[str, str]  # python, tensorflow, keras, numpy, opencv
+    best_val_age_mae: float | None = None  # a two-head model's, at the best epoch
+    best_val_raw_accuracy: float | None = None  # with weight averaging: the weights as trained
+    schema: str = TRAINING_SCHEMA
+    schema_version: int = TRAINING_SCHEMA_VERSION
+
+    def to_dict(self) -> dict:
+        values = asdict(self)
+        for name in ("labels", "epoch_seconds", "gpus"):
+            values[name] = list(values[name])
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainingRecord:
+        values = dict(values)
+        for name in ("labels", "epoch_seconds", "gpus"):
+            values[name] = tuple(values[name])
+        return cls(**values)
+
+
+def write_training_record(record: TrainingRecord, path: str | Path) -> Path:
+    """Write ``record`` as JSON at ``path`` (a run's :data:`TRAINING_FILE`)."""
+    path = Path(path)
+    path.write_text(json.dumps(record.to_dict(), indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def read_training_record(path: str | Path) -> TrainingRecord:
+    """Read and check a training record written by :func:`write_training_record`; a record without
+    ``schema`` and ``schema_version`` (written before they existed) is read as version 1.
+
+    Raises:
+        ModelError: the file is missing, not JSON, of another schema, a newer version, or incomplete.
+    """
+    path = Path(path)
+    try:
+        values = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"cannot read the training record {path}: {exc}") from exc
+    if not isinstance(values, dict) or values.setdefault("schema", TRAINING_SCHEMA) != TRAINING_SCHEMA:
+        raise ModelError(f"{path} is not a faceedge training record")
+    version = values.setdefault("schema_version", 1)
+    if not isinstance(version, int) or not 1 <= version <= TRAINING_SCHEMA_VERSION:
+        raise ModelError(
+            f"{path} has training record version {version}; this faceedge reads versions 1 to "
+            f"{TRAINING_SCHEMA_VERSION}: upgrade faceedge"
+        )
+    try:
+        return TrainingRecord.from_dict(values)
+    except (KeyError, TypeError) as exc:
+        raise ModelError(f"the training record {path} is incomplete: {exc}") from exc

@@ -14,7 +14,8 @@ from faceedge.evaluate.metrics import (
     standardised_accuracy,
     wilson_interval,
 )
-from faceedge.evaluate.report import evaluate_predictions, format_report
+from faceedge.evaluate.report import evaluate_predictions
+from faceedge.evaluate.text import format_report
 
 LABELS = np.array([1, 1, 1, 1, 0, 0, 0, 0, 0, 0])
 PREDICTED = np.array([1, 1, 1, 0, 1, 1, 0, 0, 0, 0])
@@ -165,6 +166,13 @@ def test_a_gender_only_report_has_no_age_figures():
     report = evaluate_predictions(_dataset(["30_0_0_1.jpg.chip.jpg"]), np.array([0.1])).to_dict()
     assert report["has_age"] is False and "age_mae" not in report
     assert "age MAE" not in format_report(report)
+
+
+def test_the_text_of_a_report_is_the_text_of_its_json_form():
+    report = evaluate_predictions(
+        _dataset(["30_0_0_1.jpg.chip.jpg", "5_1_1_1.jpg.chip.jpg"]), np.array([0.1, 0.9])
+    )
+    assert format_report(report) == format_report(report.to_dict())
 
 
 def test_an_age_group_is_read_from_the_rounded_age():

@@ -10,6 +10,8 @@ import json
 
 import pytest
 
+from faceedge.errors import ModelError
+from faceedge.manifest import TRAINING_SCHEMA, TrainingRecord, read_training_record, write_training_record
 from faceedge.train.rundir import EVALUATION_FILE, MODEL_FILE, TRAINING_FILE, format_run
 from tests.conftest import REPO, RUN_RESULT_FILES
 
@@ -57,6 +59,32 @@ def test_the_shipped_model_loads_with_the_recorded_input(shipped):
 
     training = json.loads((shipped / TRAINING_FILE).read_text())
     assert load_predictor(shipped / MODEL_FILE).input_size == training["img_size"]
+
+
+def test_the_shipped_training_records_read_as_version_1_and_round_trip(shipped, tmp_path):
+    # Written before the record had a schema: read as version 1, every recorded field kept.
+    recorded = json.loads((shipped / TRAINING_FILE).read_text())
+    record = read_training_record(shipped / TRAINING_FILE)
+    assert record.schema == TRAINING_SCHEMA and record.schema_version == 1
+    assert record.arch == "resnet10" and record.images["test"] == 2370
+    assert {k: v for k, v in record.to_dict().items() if k in recorded} == recorded
+    copy = write_training_record(record, tmp_path / TRAINING_FILE)
+    assert read_training_record(copy) == record
+
+
+def test_a_training_record_of_a_newer_version_or_another_schema_is_refused(tmp_path):
+    values = read_training_record(SHIPPED_RUNS["gender_age"] / TRAINING_FILE).to_dict()
+    path = tmp_path / TRAINING_FILE
+    path.write_text(json.dumps({**values, "schema_version": 2}))
+    with pytest.raises(ModelError, match="training record version 2.*upgrade faceedge"):
+        read_training_record(path)
+    path.write_text(json.dumps({**values, "schema": "faceedge.manifest"}))
+    with pytest.raises(ModelError, match="not a faceedge training record"):
+        read_training_record(path)
+    path.write_text(json.dumps({k: v for k, v in values.items() if k != "arch"}))
+    with pytest.raises(ModelError, match="incomplete"):
+        read_training_record(path)
+    assert isinstance(read_training_record(SHIPPED_RUNS["gender"] / TRAINING_FILE), TrainingRecord)
 
 
 @pytest.mark.slow

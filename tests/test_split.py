@@ -5,7 +5,15 @@ from dataclasses import replace
 
 import pytest
 
-from faceedge.data.split import SPLITS, make_split, read_split, stratum, write_split
+from faceedge.data.split import (
+    SPLIT_FILE_NAME,
+    SPLITS,
+    make_split,
+    read_split,
+    resolve_split,
+    stratum,
+    write_split,
+)
 from faceedge.data.utkface import load_utkface
 from faceedge.errors import SplitError
 from tests.conftest import write_synthetic_folder
@@ -91,3 +99,12 @@ def test_a_split_of_other_files_is_refused(dataset, tmp_path):
 def test_missing_split_file_is_a_clear_error(tmp_path):
     with pytest.raises(SplitError, match="cannot read the split file"):
         read_split(tmp_path / "absent.csv")
+
+
+def test_a_model_is_measured_on_the_given_split_else_the_one_beside_it_else_a_fresh_one(dataset, tmp_path):
+    given = write_split(make_split(dataset, seed=1), tmp_path / "given.csv")
+    model = tmp_path / "run" / "model.keras"
+    beside = write_split(make_split(dataset, seed=2), model.parent / SPLIT_FILE_NAME)
+    assert resolve_split(model, dataset, given) == (read_split(given), str(given))
+    assert resolve_split(model, dataset, None) == (read_split(beside), str(beside))
+    assert resolve_split(None, dataset, None, seed=3) == (make_split(dataset, 3), "default split (seed 3)")

@@ -10,9 +10,9 @@ from dataclasses import replace
 import pytest
 
 from faceedge.errors import RunDirectoryError
+from faceedge.manifest import read_training_record
 from faceedge.train.config import GENDER_ONLY, TrainConfig
-from faceedge.train.fit import history_key
-from faceedge.train.rundir import format_run
+from faceedge.train.rundir import format_run, history_key
 from faceedge.train.trainer import train
 from tests.conftest import RUN_RESULT_FILES
 
@@ -64,6 +64,7 @@ def test_a_run_writes_every_artifact_and_a_readable_report(synthetic_run):
     training = json.loads((result.run_dir / "training.json").read_text())
     assert training["epochs_run"] == 3 and training["parameters"] > 0 and training["flops_per_image"] > 0
     assert training["precision_policy"] == "float32" and training["replicas"] == 1
+    assert read_training_record(result.run_dir / "training.json") == result.training
     assert "accuracy" in format_run(result.run_dir)
 
 

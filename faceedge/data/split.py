@@ -146,3 +146,23 @@ def read_split(path: str | Path) -> Split:
     if not assignment:
         raise SplitError(f"{path} names no file")
     return Split(assignment, seed)
+
+
+def resolve_split(
+    model: Path | None, dataset: UtkFace, split_file: str | Path | None, seed: int = DEFAULT_SEED
+) -> tuple[Split, str]:
+    """The split a model is evaluated or trained further with: the given file, else the one beside
+    the model, else a fresh split of ``dataset`` with ``seed``.
+
+    Returns the split and a description of where it came from, for the report.
+
+    Raises:
+        SplitError: the chosen split file cannot be read.
+    """
+    if split_file is not None:
+        return read_split(split_file), str(split_file)
+    beside = model.parent / SPLIT_FILE_NAME if model is not None else None
+    if beside is not None and beside.is_file():
+        return read_split(beside), str(beside)
+    split = make_split(dataset, seed)
+    return split, f"default split (seed {split.seed})"

@@ -1,13 +1,12 @@
-"""What a two-head model's age output gets right: MAE in years per group, age-group accuracy, a plot.
+"""What a two-head model's age output gets right: MAE in years per group, age-group accuracy.
 
 The report of :mod:`faceedge.evaluate.report` holds an :class:`AgeReport` when the model has an age
-head, and writes :func:`plot_ages` beside its other plots.
+head; :func:`faceedge.evaluate.plots.plot_ages` draws it beside the report's other plots.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -86,31 +85,3 @@ def evaluate_ages(dataset: UtkFace, ages: np.ndarray) -> AgeReport:
         true=true,
         predicted=predicted,
     )
-
-
-def plot_ages(age: AgeReport, path: str | Path) -> Path:
-    """Predicted against true age (one dot a face), and the MAE of each fine age group."""
-    from faceedge.plotting import pyplot
-
-    plt = pyplot()
-    fig, (scatter, bars) = plt.subplots(1, 2, figsize=(13, 5), gridspec_kw={"width_ratios": [5, 6]})
-    scatter.scatter(age.true, age.predicted, s=4, alpha=0.35, color="#4C72B0", linewidths=0)
-    top = max(float(age.true.max(initial=1)), float(age.predicted.max(initial=1))) + 2
-    scatter.plot([0, top], [0, top], color="black", linewidth=0.8, linestyle="--")
-    scatter.set(
-        xlim=(0, top),
-        ylim=(0, top),
-        xlabel="true age (years)",
-        ylabel="predicted age (years)",
-        title=f"Predicted against true age, MAE {age.mae:.2f} years",
-    )
-    scatter.set_aspect("equal")
-    rows = {k: v for k, v in age.mae_by["age_group"].items() if age.counts_by["age_group"][k]}
-    bars.bar(range(len(rows)), list(rows.values()), color="#4C72B0")
-    bars.set_xticks(range(len(rows)), [f"{k}\nn={age.counts_by['age_group'][k]}" for k in rows], fontsize=8)
-    bars.axhline(age.mae, color="black", linewidth=0.8, linestyle="--")
-    bars.set(title="Age MAE per age group (dashed: overall)", ylabel="MAE (years)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)

@@ -1,4 +1,5 @@
-"""`faceedge evaluate` and `faceedge report`: measure a model, or show what a run measured."""
+"""`faceedge evaluate`: measure a model on a UTKFace split (`faceedge report`, which shows what a training
+run measured, is the train stage's)."""
 
 from __future__ import annotations
 
@@ -47,19 +48,11 @@ def evaluate(
     ] = False,
 ) -> None:
     """Accuracy, precision, recall, F1, ROC-AUC and per-group accuracy of a model on a UTKFace split."""
-    from faceedge.evaluate.report import evaluate_model, format_report, write_report
+    from faceedge.evaluate.report import evaluate_model, write_report
+    from faceedge.evaluate.text import format_report
 
     result = evaluate_model(model, data, split_file, split.value, flip_average)
-    typer.echo(format_report(result.to_dict()))
+    typer.echo(format_report(result))
     if json_path is not None:
         for path in write_report(result, json_path):
             typer.echo(f"wrote {path}")
-
-
-def report(
-    run: Annotated[Path, typer.Argument(help="A training run directory.", show_default=False)],
-) -> None:
-    """Show a trained model's summary and its evaluation report, as recorded in its run directory."""
-    from faceedge.train.rundir import format_run
-
-    typer.echo(format_run(run))

@@ -1,5 +1,6 @@
 """The evaluation report: overall metrics, accuracy per race, age group and gender, the race gap
-three ways, the age head's errors for a two-head model, and plots.
+three ways and the age head's errors for a two-head model; its plain text is :mod:`faceedge.evaluate.text`,
+its pictures :mod:`faceedge.evaluate.plots`.
 
 :func:`evaluate_predictions` works on probabilities, ages and labels only, so it serves every backend;
 :func:`evaluate_model` adds reading the data, the split and running a :class:`Predictor`.
@@ -22,9 +23,9 @@ import numpy as np
 
 from faceedge.data.images import decode_chips
 from faceedge.data.labels import ADULT_MIN_AGE, AGE_GROUPS, GENDERS, LIFE_STAGES, RACES
-from faceedge.data.split import DEFAULT_SEED, SPLIT_FILE_NAME, Split, make_split, read_split
+from faceedge.data.split import resolve_split
 from faceedge.data.utkface import UtkFace, load_utkface
-from faceedge.evaluate.ages import AgeReport, evaluate_ages, plot_ages
+from faceedge.evaluate.ages import AgeReport, evaluate_ages
 from faceedge.evaluate.metrics import (
     GroupAccuracy,
     confusion_matrix,
@@ -35,6 +36,7 @@ from faceedge.evaluate.metrics import (
     roc_auc,
     standardised_accuracy,
 )
+from faceedge.evaluate.plots import plot_ages, plot_confusion, plot_groups
 from faceedge.evaluate.predictors import Predictor, load_predictor, predict_heads, predict_heads_with_flip
 
 log = logging.getLogger(__name__)
@@ -178,23 +180,6 @@ def evaluate_predictions(
     )
 
 
-def resolve_split(
-    model: Path | None, dataset: UtkFace, split_file: str | Path | None, seed: int = DEFAULT_SEED
-) -> tuple[Split, str]:
-    """The split a model is evaluated or trained further with: the given file, else the one beside
-    the model, else a fresh split of ``dataset`` with ``seed``.
-
-    Returns the split and a description of where it came from, for the report.
-    """
-    if split_file is not None:
-        return read_split(split_file), str(split_file)
-    beside = model.parent / SPLIT_FILE_NAME if model is not None else None
-    if beside is not None and beside.is_file():
-        return read_split(beside), str(beside)
-    split = make_split(dataset, seed)
-    return split, f"default split (seed {split.seed})"
-
-
 def evaluate_model(
     model: str | Path,
     data: str | Path,
@@ -239,61 +224,6 @@ def evaluate_predictor(
     return evaluate_predictions(dataset, p_female, threshold, context, ages)
 
 
-def _percent(value: float | None, width: int = 0) -> str:
-    return f"{'n/a' if value is None else format(value, '.2%')}".rjust(width)
-
-
-def format_report(report: dict) -> str:
-    """A plain-text summary of a report's JSON form (:meth:`EvaluationReport.to_dict`), each group with
-    its 95 % interval; works as well on a report read back from disk."""
-    low, high = report["accuracy_ci95"]
-    adult = report["groups"]["adult"][f"{report['adult_min_age']}+"]
-    auc = "n/a" if report["roc_auc"] is None else f"{report['roc_auc']:.4f}"
-    gaps = ", ".join(
-        f"{title} {_points(report.get(key))}"
-        for key, title in (
-            ("race_gap", "raw"),
-            ("race_gap_age_standardised", "age-standardised"),
-            ("race_gap_adults", "adults only"),
-        )
-    )
-    lines = [
-        f"accuracy {_percent(report['accuracy'])} on {report['n']} {report.get('split', '')} images "
-        f"(95% CI {low:.2%}-{high:.2%})",
-        f"precision {report['precision']:.4f}  recall {report['recall']:.4f}  F1 {report['f1']:.4f}  "
-        f"ROC-AUC {auc}  (positive class: {report['positive_class']})",
-        f"confusion matrix (rows true, columns predicted; male, female): {report['confusion_matrix']}",
-        f"adults ({report['adult_min_age']}+): {_percent(adult['accuracy'])} on {adult['n']} images",
-        f"race gap (best - worst): {gaps}",
-    ]
-    if report.get("has_age"):
-        stages = report["age_mae_per_life_stage"]
-        lines += [
-            f"age MAE {report['age_mae']:.2f} years (bias {report['age_bias']:+.2f}); "
-            + ", ".join(f"{name} {_years(value)}" for name, value in stages.items()),
-            f"age group right {_percent(report['age_group_accuracy'])} (fine groups), "
-            f"{_percent(report['age_life_stage_accuracy'])} (young / adult / senior)",
-        ]
-    titles = {"race": "race", "age_group": "age group", "life_stage": "life stage", "gender": "gender"}
-    for kind, title in titles.items():
-        lines.append(f"{title}:" + ("  gender accuracy, age MAE" if report.get("has_age") else ""))
-        mae = report.get(f"age_mae_per_{kind}", {})
-        for name, g in report["groups"][kind].items():
-            ci_low, ci_high = g["ci95"]
-            interval = f"95% CI {ci_low:.2%}-{ci_high:.2%}" if g["n"] else ""
-            age = f"  age MAE {_years(mae.get(name))}" if report.get("has_age") else ""
-            lines.append(f"  {name:<8} {_percent(g['accuracy'], 7)}  n={g['n']:<5} {interval}{age}".rstrip())
-    return "\n".join(lines)
-
-
-def _points(value: float | None) -> str:
-    return "n/a" if value is None else f"{value * 100:.2f} points"
-
-
-def _years(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.2f} y"
-
-
 def write_report(report: EvaluationReport, json_path: str | Path, plots: bool = True) -> list[Path]:
     """Write the JSON report and, with ``plots``, its confusion-matrix and per-group PNGs beside it."""
     json_path = Path(json_path)
@@ -307,49 +237,3 @@ def write_report(report: EvaluationReport, json_path: str | Path, plots: bool = 
         if report.age is not None:
             written.append(plot_ages(report.age, f"{stem}_age.png"))
     return written
-
-
-def plot_confusion(report: EvaluationReport, path: str | Path) -> Path:
-    from faceedge.plotting import pyplot
-
-    plt = pyplot()
-    matrix = report.confusion_matrix
-    rates = matrix / np.maximum(1, matrix.sum(axis=1, keepdims=True))
-    fig, ax = plt.subplots(figsize=(5, 4.4))
-    ax.imshow(rates, cmap="Blues", vmin=0, vmax=1)
-    for (row, col), count in np.ndenumerate(matrix):
-        colour = "white" if rates[row, col] > 0.5 else "black"
-        ax.text(col, row, f"{count}\n{rates[row, col]:.1%}", ha="center", va="center", color=colour)
-    ax.set_xticks([0, 1], GENDERS)
-    ax.set_yticks([0, 1], GENDERS)
-    ax.set(
-        xlabel="predicted", ylabel="true", title=f"Confusion matrix, accuracy {report.accuracy.accuracy:.2%}"
-    )
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
-
-
-def plot_groups(report: EvaluationReport, path: str | Path) -> Path:
-    """Accuracy per race, age group and gender, with 95 % intervals as error bars."""
-    from faceedge.plotting import pyplot
-
-    plt = pyplot()
-    kinds = [("race", "Race"), ("age_group", "Age group"), ("gender", "Gender")]
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5), gridspec_kw={"width_ratios": [5, 8, 2]})
-    for ax, (kind, title) in zip(axes, kinds):
-        rows = {k: g for k, g in report.groups[kind].items() if g.n}
-        values = [g.accuracy for g in rows.values()]
-        errors = np.array([[g.accuracy - g.ci_low, g.ci_high - g.accuracy] for g in rows.values()]).T
-        errors = np.clip(errors, 0, None)  # float rounding at accuracy 1.0 must not make a bar negative
-        ax.bar(range(len(rows)), values, yerr=errors, capsize=4, color="#4C72B0")
-        ax.set_xticks(range(len(rows)), [f"{k}\nn={g.n}" for k, g in rows.items()], fontsize=8)
-        ax.axhline(report.accuracy.accuracy, color="black", linewidth=0.8, linestyle="--")
-        bottom = min((g.ci_low for g in rows.values()), default=0.0)
-        ax.set(title=title, ylim=(max(0.0, bottom - 0.02), 1.0), ylabel="accuracy")
-    fig.suptitle(f"Accuracy per group (dashed: overall {report.accuracy.accuracy:.2%}; bars: 95% interval)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)

@@ -7,7 +7,6 @@ its gate (:mod:`faceedge.export.gate`). A refused artifact leaves nothing at its
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
@@ -18,10 +17,11 @@ import numpy as np
 
 from faceedge.data.images import decode_chips
 from faceedge.data.labels import GENDERS
+from faceedge.data.split import resolve_split
 from faceedge.data.utkface import UtkFace, load_utkface
 from faceedge.errors import ModelError
 from faceedge.evaluate.predictors import KerasPredictor, OnnxPredictor
-from faceedge.evaluate.report import evaluate_predictions, resolve_split
+from faceedge.evaluate.report import evaluate_predictions
 from faceedge.export import gate
 from faceedge.export.artifact import ExportedArtifact, publish_gated, tool_versions
 from faceedge.export.framing import FRAMING_IMAGES, NoFacesError, measure_chip_framing
@@ -35,8 +35,16 @@ from faceedge.export.keras_onnx import (
 from faceedge.export.quantize import CALIBRATION_IMAGES, quantize_int8
 from faceedge.export.tensorrt import DEFAULT_WORKSPACE_MIB, BatchProfile
 from faceedge.export.triton import TritonOptions, write_triton_repository
-from faceedge.manifest import Manifest, TensorSpec, manifest_path, read_manifest, sha256_file
-from faceedge.train.rundir import TRAINING_FILE
+from faceedge.manifest import (
+    TRAINING_FILE,
+    Manifest,
+    TensorSpec,
+    TrainingRecord,
+    manifest_path,
+    read_manifest,
+    read_training_record,
+    sha256_file,
+)
 
 log = logging.getLogger(__name__)
 
@@ -309,10 +317,10 @@ def _framing_of(artifact: Path) -> dict:
 
 def _base_manifest(model: Path, keras_model, size: int, nchw: bool, opset: int, framing: dict) -> Manifest:
     training = _training_record(model)
-    arch = training.get("arch", keras_model.name)
+    arch = training.arch if training else keras_model.name
     source_hash = sha256_file(model)
     shape = (BATCH_DIM, 3, size, size) if nchw else (BATCH_DIM, size, size, 3)
-    trained_input = training.get("input", {})
+    trained_input = training.input if training else {}
     return Manifest(
         model_id=f"gender-{arch}-{size}px-{source_hash[:8]}",
         task="gender",
@@ -323,7 +331,7 @@ def _base_manifest(model: Path, keras_model, size: int, nchw: bool, opset: int, 
             TensorSpec(INPUT_NAME, shape, "float32", "NCHW" if nchw else "NHWC", "RGB", scale=1.0, mean=0.0),
         ),
         outputs=(TensorSpec(OUTPUT_NAME, (BATCH_DIM, 1), "float32"),),
-        labels=tuple(training.get("labels", GENDERS)),
+        labels=training.labels if training else tuple(GENDERS),
         decision={"output": OUTPUT_NAME, "kind": "probability", "positive": "female", "threshold": 0.5},
         preprocessing={
             "input_size": size,
@@ -338,19 +346,14 @@ def _base_manifest(model: Path, keras_model, size: int, nchw: bool, opset: int, 
     )
 
 
-def _training_record(model: Path) -> dict:
-    """What the training stage recorded beside the model (empty for a bare .keras file).
+def _training_record(model: Path) -> TrainingRecord | None:
+    """What the training stage recorded beside the model (None for a bare .keras file).
 
     Raises:
-        ModelError: the record is there but unreadable.
+        ModelError: the record is there but unreadable, or of a newer version.
     """
     path = model.parent / TRAINING_FILE
-    if not path.is_file():
-        return {}
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{path} is beside the model but unreadable: {exc}") from exc
+    return read_training_record(path) if path.is_file() else None
 
 
 def _publish(

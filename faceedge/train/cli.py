@@ -1,4 +1,5 @@
-"""`faceedge train`: the command-line skin of :func:`faceedge.train.trainer.train`."""
+"""`faceedge train` and `faceedge report`: the command-line skin of :func:`faceedge.train.trainer.train`,
+and what a training run directory records (:func:`faceedge.train.rundir.format_run`)."""
 
 from __future__ import annotations
 
@@ -93,7 +94,7 @@ def train(
 ) -> None:
     """Train a gender classifier on UTKFace and evaluate it on the test split."""
     from faceedge.errors import DatasetError
-    from faceedge.evaluate.report import format_report
+    from faceedge.evaluate.text import format_report
     from faceedge.train.trainer import train as run_training
 
     if data is None and not resume:
@@ -119,5 +120,14 @@ def train(
         augmentation=replace(_DEFAULT.augmentation, erase_probability=erase),
     )
     result = run_training(config, resume=resume)
-    typer.echo(format_report(result.evaluation.to_dict()))
+    typer.echo(format_report(result.evaluation))
     typer.echo(f"run directory: {result.run_dir}")
+
+
+def report(
+    run: Annotated[Path, typer.Argument(help="A training run directory.", show_default=False)],
+) -> None:
+    """Show a trained model's summary and its evaluation report, as recorded in its run directory."""
+    from faceedge.train.rundir import format_run
+
+    typer.echo(format_run(run))

@@ -1,5 +1,6 @@
-"""How Keras fits a faceedge model: the optimizer, the loss and metrics of each head, and what
-happens at the end of each epoch (timing, the raw weights' accuracy, checkpoints, history).
+"""How Keras fits a faceedge model: the devices and precision, the optimizer, the loss and metrics of
+each head, and what happens at the end of each epoch (timing, the raw weights' accuracy, checkpoints,
+history).
 
 The metrics are registered with Keras, so that a checkpoint that names them loads wherever this
 module has been imported (the trainer imports it).
@@ -7,17 +8,21 @@ module has been imported (the trainer imports it).
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from faceedge.data.images import decode_chips
 from faceedge.data.utkface import UtkFace
 from faceedge.train.architectures import AGE_OUTPUT, GENDER_OUTPUT
 from faceedge.train.config import TrainConfig
-from faceedge.train.rundir import CHECKPOINT_DIR, HISTORY_FILE, TENSORBOARD_DIR
+from faceedge.train.rundir import CHECKPOINT_DIR, HISTORY_FILE, TENSORBOARD_DIR, history_key
+
+log = logging.getLogger(__name__)
 
 
 class EpochRecorder(keras.callbacks.Callback):
@@ -52,14 +57,21 @@ class DecisionAUC(keras.metrics.AUC):
         return super().update_state(hard, y_pred, sample_weight)
 
 
-def history_key(metric: str, age_head: bool) -> str:
-    """The column of ``history.csv`` that holds a gender metric (``accuracy``, ``val_accuracy``, ...):
-    Keras prefixes the metrics of a two-head model with the output's name."""
-    if not age_head or metric in ("loss", "val_loss"):
-        return metric
-    if metric.startswith("val_"):
-        return f"val_{GENDER_OUTPUT}_{metric[4:]}"
-    return f"{GENDER_OUTPUT}_{metric}"
+def strategy_and_precision() -> tuple[tf.distribute.Strategy, str, list[str]]:
+    """All local GPUs with mixed precision when there are any; the plain CPU otherwise.
+
+    Returns the distribution strategy, the name of the precision policy and the GPUs' names.
+    """
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        keras.mixed_precision.set_global_policy("mixed_float16")
+        strategy = tf.distribute.MirroredStrategy()
+        log.info("training on %d GPU(s) with mixed precision", strategy.num_replicas_in_sync)
+    else:
+        keras.mixed_precision.set_global_policy("float32")
+        strategy = tf.distribute.get_strategy()
+        log.info("no GPU found: training on the CPU in float32")
+    return strategy, keras.mixed_precision.global_policy().name, [g.name for g in gpus]
 
 
 def compile_model(model, config: TrainConfig, steps_per_epoch: int) -> None:

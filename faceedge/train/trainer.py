@@ -9,45 +9,30 @@ On a machine with GPUs the same command trains with mixed precision on all of th
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import logging
-import os
-import platform
 import sys
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
-import cv2
 import keras
 import numpy as np
-import tensorflow as tf
 
-from faceedge.data.labels import GENDERS
-from faceedge.data.split import Split, read_split, write_split
+from faceedge.data.split import Split, read_split, resolve_split, write_split
 from faceedge.data.utkface import UtkFace, load_utkface
 from faceedge.errors import RunDirectoryError
 from faceedge.evaluate.predictors import KerasPredictor
-from faceedge.evaluate.report import EvaluationReport, evaluate_predictor, resolve_split, write_report
-from faceedge.train.architectures import AGE_OUTPUT, GENDER_OUTPUT, build_model
+from faceedge.evaluate.report import EvaluationReport, evaluate_predictor, write_report
+from faceedge.manifest import TrainingRecord, write_training_record
+from faceedge.train import rundir
+from faceedge.train.architectures import build_model
 from faceedge.train.config import TrainConfig
 from faceedge.train.distill import check_teachers, distillation_targets
-from faceedge.train.fit import compile_model, epoch_callbacks, history_key
+from faceedge.train.fit import compile_model, epoch_callbacks, strategy_and_precision
 from faceedge.train.flops import count_flops
 from faceedge.train.pipeline import chip_dataset
-from faceedge.train.rundir import (
-    CHECKPOINT_DIR,
-    CONFIG_FILE,
-    CURVES_FILE,
-    EVALUATION_FILE,
-    HISTORY_FILE,
-    MODEL_FILE,
-    SPLIT_FILE,
-    SUMMARY_FILE,
-    TRAINING_FILE,
-)
 
 log = logging.getLogger(__name__)
 
@@ -57,38 +42,13 @@ class TrainResult:
     run_dir: Path
     model_path: Path
     evaluation: EvaluationReport
-    training: dict
-
-
-def _check_run_dir(config: TrainConfig, resume: bool) -> tuple[TrainConfig, int]:
-    """Check the run directory (writing nothing); returns the config to use and the next epoch."""
-    run = Path(config.out)
-    if resume:
-        try:
-            saved = TrainConfig.from_dict(json.loads((run / CONFIG_FILE).read_text(encoding="utf-8")))
-        except (OSError, ValueError, TypeError) as exc:
-            raise RunDirectoryError(f"cannot resume {run}: no readable {CONFIG_FILE} ({exc})") from exc
-        if not (run / CHECKPOINT_DIR / "last.keras").is_file():
-            raise RunDirectoryError(f"cannot resume {run}: it has no checkpoints/last.keras")
-        done = _read_history(run / HISTORY_FILE)
-        log.info("resuming %s after epoch %d with its saved configuration", run, len(done))
-        return replace(saved, out=str(run)), len(done)
-    if run.exists() and any(run.iterdir()):
-        raise RunDirectoryError(f"{run} already holds a run: pass --resume to continue it, or another --out")
-    return config, 0
-
-
-def _read_history(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    with path.open(encoding="utf-8") as handle:
-        return list(csv.DictReader(handle))
+    training: TrainingRecord
 
 
 def _datasets(config: TrainConfig, resume: bool) -> tuple[Split, UtkFace, UtkFace, UtkFace]:
     """The split and its train, validation and test sets; a resumed run keeps the split it started with."""
     dataset = load_utkface(config.data, limit=config.limit, seed=config.seed)
-    own_split = Path(config.out) / SPLIT_FILE
+    own_split = Path(config.out) / rundir.SPLIT_FILE
     if resume and own_split.is_file():
         split = read_split(own_split)
     else:
@@ -100,20 +60,6 @@ def _datasets(config: TrainConfig, resume: bool) -> tuple[Split, UtkFace, UtkFac
     parts = [split.apply(dataset, name) for name in ("train", "val", "test")]
     log.info("split: %s", ", ".join(f"{name} {len(p)}" for name, p in zip(("train", "val", "test"), parts)))
     return split, parts[0], parts[1], parts[2]
-
-
-def _strategy_and_precision():
-    """All local GPUs with mixed precision when there are any; the plain CPU otherwise."""
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        keras.mixed_precision.set_global_policy("mixed_float16")
-        strategy = tf.distribute.MirroredStrategy()
-        log.info("training on %d GPU(s) with mixed precision", strategy.num_replicas_in_sync)
-    else:
-        keras.mixed_precision.set_global_policy("float32")
-        strategy = tf.distribute.get_strategy()
-        log.info("no GPU found: training on the CPU in float32")
-    return strategy, keras.mixed_precision.global_policy().name, [g.name for g in gpus]
 
 
 def train(config: TrainConfig, resume: bool = False, progress: bool | None = None) -> TrainResult:
@@ -134,7 +80,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
     if config.init_from and not resume:
         initial_weights = _trained_weights(config.init_from, config.arch, config.size, config.age_head)
     check_teachers(config.teachers, config.distillation)
-    config, initial_epoch = _check_run_dir(config, resume)
+    config, initial_epoch = rundir.check_run_dir(config, resume)
     run = Path(config.out)
     keras.utils.set_random_seed(config.seed)
     split, train_set, val_set, test_set = _datasets(config, resume)
@@ -142,11 +88,11 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
     if config.teachers:
         targets = distillation_targets(config.teachers, config.distillation, train_set, split)
     # Written only now, so that a run refused above (bad data, split or teacher) leaves nothing.
-    (run / CHECKPOINT_DIR).mkdir(parents=True, exist_ok=True)
-    write_split(split, run / SPLIT_FILE)
-    (run / CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
+    (run / rundir.CHECKPOINT_DIR).mkdir(parents=True, exist_ok=True)
+    write_split(split, run / rundir.SPLIT_FILE)
+    (run / rundir.CONFIG_FILE).write_text(json.dumps(config.to_dict(), indent=2) + "\n", encoding="utf-8")
 
-    strategy, precision, gpus = _strategy_and_precision()
+    strategy, precision, gpus = strategy_and_precision()
     size = config.size
     train_data = chip_dataset(
         train_set.samples,
@@ -165,10 +111,10 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
             f"{len(train_set)} training images make no full batch of {config.batch_size}: lower --batch-size"
         )
 
-    history = _read_history(run / HISTORY_FILE)
+    history = rundir.read_history(run)
     with strategy.scope():
         if initial_epoch:
-            model = keras.models.load_model(run / CHECKPOINT_DIR / "last.keras")
+            model = keras.models.load_model(run / rundir.CHECKPOINT_DIR / "last.keras")
         else:
             model = build_model(config.arch, size, config.age_head)
             if initial_weights is not None:
@@ -187,13 +133,13 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
     )
     fit_seconds = time.perf_counter() - started
 
-    model_path = run / MODEL_FILE
-    best = _save_float32(run / CHECKPOINT_DIR / "best.keras", config, model_path)
-    (run / SUMMARY_FILE).write_text(_summary(best), encoding="utf-8")
+    model_path = run / rundir.MODEL_FILE
+    best = _save_float32(run / rundir.CHECKPOINT_DIR / "best.keras", config, model_path)
+    (run / rundir.SUMMARY_FILE).write_text(_summary(best), encoding="utf-8")
 
-    history = _read_history(run / HISTORY_FILE)
-    plot_learning_curves(history, run / CURVES_FILE)
-    training = _training_record(
+    history = rundir.read_history(run)
+    rundir.plot_learning_curves(history, run / rundir.CURVES_FILE)
+    training = rundir.training_record(
         config,
         history,
         best,
@@ -201,17 +147,20 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
         fit_seconds,
         precision,
         gpus,
-        strategy,
+        strategy.num_replicas_in_sync,
         count_flops(best),
-        len(train_set),
-        len(val_set),
-        len(test_set),
+        {"train": len(train_set), "val": len(val_set), "test": len(test_set)},
     )
-    (run / TRAINING_FILE).write_text(json.dumps(training, indent=2) + "\n", encoding="utf-8")
+    write_training_record(training, run / rundir.TRAINING_FILE)
 
-    context = {"model": MODEL_FILE, "data": config.data, "split": "test", "split_file": SPLIT_FILE}
+    context = {
+        "model": rundir.MODEL_FILE,
+        "data": config.data,
+        "split": "test",
+        "split_file": rundir.SPLIT_FILE,
+    }
     evaluation = evaluate_predictor(KerasPredictor(model_path), test_set, context=context)
-    write_report(evaluation, run / EVALUATION_FILE)
+    write_report(evaluation, run / rundir.EVALUATION_FILE)
     return TrainResult(run, model_path, evaluation, training)
 
 
@@ -254,90 +203,3 @@ def _summary(model) -> str:
     buffer = io.StringIO()
     model.summary(line_length=120, print_fn=lambda line, **_: buffer.write(line + "\n"))
     return buffer.getvalue()
-
-
-def _training_record(
-    config, history, model, model_path, fit_seconds, precision, gpus, strategy, flops, n_train, n_val, n_test
-) -> dict:
-    seconds = [float(row["seconds"]) for row in history if row.get("seconds") not in (None, "", "NA")]
-    val = [float(row[history_key("val_accuracy", config.age_head)]) for row in history]
-    best_epoch = int(np.argmax(val)) + 1 if val else None
-    record = {
-        "arch": config.arch,
-        "img_size": config.size,
-        "labels": list(GENDERS),
-        "output": GENDER_OUTPUT,
-        "outputs": {GENDER_OUTPUT: "P(female), 0-1"}
-        | ({AGE_OUTPUT: "age in years"} if config.age_head else {}),
-        "input": {
-            "name": model.inputs[0].name,
-            "shape": [None, config.size, config.size, 3],
-            "layout": "NHWC",
-            "dtype": "float32",
-            "color": "RGB",
-            "range": [0, 255],
-            "crop": "the whole UTKFace aligned and cropped chip (200x200)",
-            "resize": "OpenCV INTER_AREA (faceedge.data.images.chip_to_input)",
-        },
-        "parameters": int(model.count_params()),
-        "model_bytes": model_path.stat().st_size,
-        "flops_per_image": flops,
-        "epochs_run": len(history),
-        "best_epoch": best_epoch,
-        "best_val_accuracy": max(val) if val else None,
-        "epoch_seconds_median": float(np.median(seconds)) if seconds else None,
-        "epoch_seconds": seconds,
-        "fit_seconds_this_session": fit_seconds,
-        "images": {"train": n_train, "val": n_val, "test": n_test},
-        "precision_policy": precision,
-        "replicas": strategy.num_replicas_in_sync,
-        "gpus": gpus,
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor() or platform.machine(),
-            "cpu_count": os.cpu_count(),
-        },
-        "versions": {
-            "python": platform.python_version(),
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-            "numpy": np.__version__,
-            "opencv": cv2.__version__,
-        },
-    }
-    if config.age_head and history:
-        at_best = history[best_epoch - 1]
-        record["best_val_age_mae"] = float(at_best["val_age_mae"])
-    if config.ema_momentum is not None and history:
-        raw = [float(row["val_raw_accuracy"]) for row in history if row.get("val_raw_accuracy")]
-        record["best_val_raw_accuracy"] = max(raw) if raw else None
-    return record
-
-
-def plot_learning_curves(history: list[dict], path: str | Path) -> Path:
-    """Loss, accuracy and learning rate per epoch, training against validation."""
-    from faceedge.plotting import pyplot
-
-    plt = pyplot()
-    epochs = [int(row["epoch"]) + 1 for row in history]
-    age_head = bool(history) and "val_age_mae" in history[0]
-    panels = [("loss", "Loss (all heads)"), ("accuracy", "Gender accuracy")]
-    if age_head:
-        panels.append(("age_mae", "Age MAE (years)"))
-    fig, axes = plt.subplots(1, len(panels) + 1, figsize=(5 * (len(panels) + 1), 4.2))
-    for ax, (metric, title) in zip(axes, panels):
-        key = metric if metric == "age_mae" else history_key(metric, age_head)
-        ax.plot(epochs, [float(r[key]) for r in history], label="train (augmented)")
-        ax.plot(epochs, [float(r[f"val_{key}"]) for r in history], label="validation")
-        if metric == "accuracy" and history and history[0].get("val_raw_accuracy"):
-            ax.plot(epochs, [float(r["val_raw_accuracy"]) for r in history], label="validation, raw weights")
-        ax.set(title=title, xlabel="epoch")
-        ax.legend()
-    axes[-1].plot(epochs, [float(r.get("learning_rate", "nan")) for r in history])
-    axes[-1].set(title="Learning rate (at the end of each epoch)", xlabel="epoch")
-    for ax in axes:
-        ax.xaxis.get_major_locator().set_params(integer=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
