@@ -17,24 +17,19 @@ import pytest
 from conftest import encode_image, solid_image
 
 from faceedge.errors import SourceError
-from faceedge.runtime import decode, sources
 from faceedge.runtime.sources import (
     DEMO_CLIP,
     CameraSource,
     Frame,
+    FrameSource,
     RtspSource,
     SourceChoiceError,
     SourceSpec,
     open_source,
+    prefetched,
 )
 
 TIMEOUT_S = 20.0  # generous: only a hang gets near it
-
-
-def test_sources_still_offers_the_decoding_it_moved_to_decode():
-    assert sources.decode_image is decode.decode_image
-    assert sources.to_bgr8 is decode.to_bgr8
-    assert sources.MAX_PIXELS == decode.MAX_PIXELS
 
 
 # --- Image sources ----------------------------------------------------------------------------------
@@ -433,10 +428,6 @@ def test_a_source_is_read_once():
 
 
 def test_a_video_that_ends_before_its_announced_length_says_so(tmp_path, monkeypatch, caplog):
-    import logging
-
-    import faceedge.runtime.sources as sources
-
     class CutShort:
         """A capture whose container announces 40 frames but whose 11th cannot be decoded."""
 
@@ -458,10 +449,81 @@ def test_a_video_that_ends_before_its_announced_length_says_so(tmp_path, monkeyp
 
     path = tmp_path / "cut.mp4"
     path.write_bytes(b"a video")
-    monkeypatch.setattr(sources.cv2, "VideoCapture", CutShort)
+    monkeypatch.setattr(cv2, "VideoCapture", CutShort)
     with (
         caplog.at_level(logging.WARNING, logger="faceedge.runtime.sources"),
         open_source(SourceSpec("video", str(path))) as source,
     ):
         assert sum(1 for _ in source) == 10
     assert "ended after 10 of the 40 frames its container announces" in caplog.text
+
+
+# --- Reading ahead ----------------------------------------------------------------------------------
+
+
+class CountingSource(FrameSource):
+    """A file-like source of ``frames`` tiny frames that counts how many were made, then raises
+    ``error`` if given."""
+
+    def __init__(self, frames: int, error: Exception | None = None) -> None:
+        super().__init__("counting")
+        self.total, self.error, self.made = frames, error, 0
+
+    def _frames(self):
+        for index in range(self.total):
+            self.made += 1
+            yield Frame(np.zeros((4, 4, 3), np.uint8), index, self.name, time.monotonic())
+        if self.error is not None:
+            raise self.error
+
+    def close(self) -> None:
+        pass
+
+
+def _prefetch_threads() -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name == "faceedge-reader"]
+
+
+def test_a_file_source_is_read_ahead_by_depth_frames_and_nothing_is_dropped():
+    source = CountingSource(50)
+    frames = prefetched(source, 4, prepare=lambda image: image.shape)
+    taken = iter(frames)
+    first = _within(lambda: next(taken))
+    assert first.frame.index == 0 and first.prepared == (4, 4, 3) and first.read_ms >= 0
+    time.sleep(0.2)  # time enough for the reader to fill its buffer
+    assert source.made <= 1 + 4 + 1  # taken, waiting, and one in the reader's hands
+    rest = _within(lambda: [item.frame.index for item in taken])
+    assert rest == list(range(1, 50))
+    frames.close()
+    assert not _prefetch_threads()
+
+
+def test_an_error_while_reading_ahead_is_raised_after_the_frames_before_it():
+    frames = prefetched(CountingSource(3, SourceError("the disk went away")), 2)
+    taken: list[int] = []
+
+    def take_all() -> None:
+        for item in frames:
+            taken.append(item.frame.index)
+
+    with pytest.raises(SourceError, match="the disk went away"):
+        _within(take_all)
+    assert taken == [0, 1, 2]
+    frames.close()
+
+
+def test_closing_stops_the_reader_before_every_frame_is_taken():
+    frames = prefetched(CountingSource(1000), 2)
+    assert _within(lambda: next(iter(frames))).frame.index == 0
+    frames.close()
+    assert not _prefetch_threads()
+
+
+def test_a_live_source_hands_over_its_newest_frame_unprepared():
+    source = RtspSource("rtsp://cam/ahead", capture_factory=FakeFactory(FakeCapture(None)))
+    frames = prefetched(source, 4, prepare=lambda image: pytest.fail("a live frame is not prepared"))
+    first = _within(lambda: next(iter(frames)))
+    assert first.prepared is None and first.frame.source == "rtsp://cam/ahead"
+    assert not _prefetch_threads()  # the source's own thread reads, no second one
+    frames.close()
+    source.close()

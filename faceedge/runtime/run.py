@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import queue
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from faceedge.errors import FaceedgeError, OutputError, SourceError
 from faceedge.runtime.outputs import Display, JsonLinesWriter, VideoSaver, display_available, draw
 from faceedge.runtime.pipeline import CLASSIFY_EVERY, MIN_FACE, STAGES, FacePipeline, FrameResult
-from faceedge.runtime.sources import Frame, FrameSource, SourceChoiceError, SourceSpec, open_source
+from faceedge.runtime.sources import FrameSource, SourceChoiceError, SourceSpec, open_source, prefetched
 
 log = logging.getLogger(__name__)
 
@@ -105,73 +102,6 @@ class RunSummary:
         return lines
 
 
-def _timed(
-    source: FrameSource, pipeline: FacePipeline | None = None
-) -> Iterator[tuple[Frame, float, object]]:
-    """The source's frames with the milliseconds each took to read and decode and, given a
-    pipeline, the part of its work that can be done ahead (timed with the decoding)."""
-    frames = iter(source)
-    while True:
-        start = time.perf_counter_ns()
-        try:
-            frame = next(frames)
-        except StopIteration:
-            return
-        prepared = pipeline.prepare(frame.image) if pipeline is not None else None
-        yield frame, (time.perf_counter_ns() - start) / 1e6, prepared
-
-
-class _Prefetcher:
-    """Items of an iterator produced in a thread, at most ``depth`` ahead, in order, nothing dropped.
-
-    An exception in the thread is raised where the items are consumed. :meth:`close` stops the
-    thread and waits for it, whether or not every item was taken.
-    """
-
-    _DONE = object()
-
-    def __init__(self, items: Iterator, depth: int) -> None:
-        self._items = items
-        self._buffer: queue.Queue = queue.Queue(maxsize=depth)
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._produce, name="faceedge-reader", daemon=True)
-        self._thread.start()
-
-    def _put(self, entry: tuple) -> bool:
-        """Queue ``entry`` unless asked to stop first; whether it was queued."""
-        while not self._stop.is_set():
-            try:
-                self._buffer.put(entry, timeout=0.1)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _produce(self) -> None:
-        try:
-            for item in self._items:
-                if not self._put((item, None)):
-                    return
-            self._put((self._DONE, None))
-        except BaseException as exc:  # handed to the consumer, which raises it
-            self._put((self._DONE, exc))
-
-    def __iter__(self) -> Iterator:
-        while True:
-            item, error = self._buffer.get()
-            if item is self._DONE:
-                if error is not None:
-                    raise error
-                return
-            yield item
-
-    def close(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            log.warning("the frame reader did not stop within %.0f s", timeout)
-
-
 def run_pipeline(
     source: FrameSource,
     pipeline: FacePipeline,
@@ -192,8 +122,7 @@ def run_pipeline(
     read_stage = "wait" if source.live else "decode"  # a live source's time is waiting for a frame
     summary = RunSummary(source.name, stage_ms={read_stage: 0.0, **dict.fromkeys(STAGES, 0.0)})
     # A file source is read, decoded and made ready for the detector a few frames ahead, in a thread.
-    reader = None if source.live else _Prefetcher(_timed(source, pipeline), PREFETCH)
-    frames = _timed(source) if reader is None else iter(reader)
+    frames = prefetched(source, PREFETCH, prepare=pipeline.prepare)
     current = None
     try:
         for frame, read_ms, prepared in frames:
@@ -216,8 +145,7 @@ def run_pipeline(
     except SourceError as exc:
         summary.error = exc
     finally:
-        if reader is not None:
-            reader.close()
+        frames.close()
         source.close()
         try:
             _end_tracks(pipeline, json_out, summary, current)
