@@ -27,9 +27,9 @@ def measure(
     limit: int | None,
 ) -> dict:
     from faceedge.bundled import bundled_path
-    from faceedge.data.images import chip_to_input, decode_bgr
     from faceedge.data.split import read_split
     from faceedge.data.utkface import load_utkface
+    from faceedge.imaging import chip_to_input, decode_bgr
     from faceedge.runtime.pipeline import FacePipeline
 
     tests = read_split(split_file).apply(load_utkface(data), "test")

@@ -21,6 +21,26 @@ class SplitError(FaceedgeError):
     exit_code = 2
 
 
+class ImageDecodeError(FaceedgeError, ValueError):
+    """Bytes or an array that are not a complete, decodable image; the message says what is wrong.
+
+    Also a ValueError, as it was before it joined this hierarchy, so that callers catching
+    ValueError still catch it.
+    """
+
+    exit_code = 13
+
+
+class ImageTooLargeError(ImageDecodeError):
+    """An image with more pixels than allowed, refused before its pixels were decoded where its
+    header said how many there are."""
+
+
+class UnreadHeaderError(ImageDecodeError):
+    """Bytes in a format whose header faceedge does not read, refused where only images whose size
+    is known before decoding are accepted."""
+
+
 class ModelError(FaceedgeError):
     """A model file is missing, of an unknown kind, or does not load."""
 

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
-import keras
 import numpy as np
 import pytest
 
 from faceedge.train.architectures import ARCHITECTURES, ArchName, build_model
+
+pytest.importorskip("tensorflow")  # the train extra; without it this file is skipped
+keras = pytest.importorskip("keras")
 
 
 @pytest.mark.parametrize("arch", list(ArchName))

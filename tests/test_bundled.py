@@ -82,9 +82,9 @@ def test_a_damaged_bundled_file_is_reported_and_refused(tmp_path):
 def test_the_bundled_onnx_answers_like_the_committed_keras_model_on_real_faces(utkface):
     pytest.importorskip("onnxruntime")
     pytest.importorskip("keras")
-    from faceedge.data.images import decode_chips
     from faceedge.data.split import read_split
     from faceedge.evaluate.predictors import KerasPredictor, load_predictor
+    from faceedge.imaging import decode_chips
 
     test = read_split(SHIPPED_MODEL.parent / "split.csv").apply(utkface, "test").sample(200, seed=1)
     chips = decode_chips([s.data for s in test.samples], 96)

@@ -17,8 +17,8 @@ from conftest import encode_image, solid_image
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from faceedge.data.images import ImageDecodeError
-from faceedge.runtime.decode import decode_image, to_bgr8
+from faceedge.errors import ImageDecodeError
+from faceedge.imaging import decode_image, to_bgr8
 
 FUZZ = settings(max_examples=300, deadline=None, database=None)
 
@@ -290,7 +290,7 @@ def test_decode_image_on_damaged_images_gives_an_image_or_decode_error(data):
 
 
 def test_only_formats_whose_header_states_their_size_are_taken_when_asked():
-    from faceedge.runtime.decode import UnreadHeaderError
+    from faceedge.errors import UnreadHeaderError
 
     ppm = b"P6\n2 1\n255\n" + bytes([0, 0, 255, 0, 255, 0])  # a format OpenCV reads, without a reader here
     assert decode_image(ppm).shape == (1, 2, 3)

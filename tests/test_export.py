@@ -16,9 +16,9 @@ pytest.importorskip("onnxruntime")
 
 
 def _test_chips(model, data):
-    from faceedge.data.images import decode_chips
     from faceedge.data.split import read_split
     from faceedge.data.utkface import load_utkface
+    from faceedge.imaging import decode_chips
 
     test = read_split(model.parent / "split.csv").apply(load_utkface(data), "test")
     return decode_chips([s.data for s in test.samples], 32), test

@@ -4,8 +4,8 @@ import cv2
 import numpy as np
 import pytest
 
-from faceedge.data.images import (
-    ImageDecodeError,
+from faceedge.errors import ImageDecodeError
+from faceedge.imaging import (
     check_jpeg_structure,
     chip_to_input,
     decode_bgr,

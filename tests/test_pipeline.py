@@ -1,12 +1,15 @@
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
+import pytest
 
-from faceedge.data.images import decode_chips
 from faceedge.data.utkface import load_utkface
+from faceedge.imaging import decode_chips
 from faceedge.train.config import Augmentation
-from faceedge.train.pipeline import augment_batch, chip_dataset
+
+tf = pytest.importorskip("tensorflow")  # the train extra; without it this file is skipped
+
+from faceedge.train.pipeline import augment_batch, chip_dataset  # noqa: E402  (imports TensorFlow)
 
 NO_CHANGE = Augmentation(
     flip=False,

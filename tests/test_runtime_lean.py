@@ -25,6 +25,14 @@ RUNTIME_MODULES = (
 )
 
 
+RUN_ONE_FRAME = (
+    "import numpy as np\n"
+    "from faceedge.runtime.pipeline import FacePipeline\n"
+    "with FacePipeline(backend='cpu') as p:\n"
+    "    p.process(np.zeros((240, 320, 3), np.uint8))\n"
+)
+
+
 def _heavy_modules_after(code: str) -> list[str]:
     probe = (
         f"import json, sys\n{code}\n"
@@ -39,13 +47,39 @@ def test_importing_the_runtime_loads_no_training_package():
 
 
 def test_running_the_pipeline_loads_no_training_package():
-    code = (
-        "import numpy as np\n"
-        "from faceedge.runtime.pipeline import FacePipeline\n"
-        "with FacePipeline(backend='cpu') as p:\n"
-        "    p.process(np.zeros((240, 320, 3), np.uint8))\n"
+    assert _heavy_modules_after(RUN_ONE_FRAME) == []
+
+
+OTHER_STAGES = ("faceedge.data", "faceedge.train", "faceedge.evaluate", "faceedge.export")
+
+# Every module of the runtime, each imported on its own, except one whose optional extra (the
+# server's FastAPI, say) is not installed here.
+IMPORT_EVERY_RUNTIME_MODULE = """
+import importlib, pkgutil, faceedge.runtime
+for found in pkgutil.walk_packages(faceedge.runtime.__path__, "faceedge.runtime."):
+    try:
+        importlib.import_module(found.name)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").startswith("faceedge"):
+            raise
+"""
+
+
+def _stages_after(code: str) -> list[str]:
+    probe = (
+        f"import json, sys\n{code}\n"
+        f"print(json.dumps(sorted(m for m in sys.modules if m.startswith({OTHER_STAGES!r}))))\n"
     )
-    assert _heavy_modules_after(code) == []
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_the_runtime_imports_no_other_stage():
+    assert _stages_after(IMPORT_EVERY_RUNTIME_MODULE) == []
+
+
+def test_running_the_pipeline_imports_no_other_stage():
+    assert _stages_after(RUN_ONE_FRAME) == []
 
 
 def test_faceedge_run_help_loads_no_training_package():

@@ -109,7 +109,7 @@ def test_bad_input_gets_a_clear_4xx_and_the_server_keeps_serving(
 
 
 def test_a_decompression_bomb_is_refused_before_its_pixels_are_decoded(client, monkeypatch):
-    import faceedge.runtime.decode as decode
+    import faceedge.imaging.decode as decode
 
     def no_decoding(*args):
         raise AssertionError("the bomb reached the decoder")

@@ -116,9 +116,9 @@ def test_trt_fp16_engine_matches_keras_and_records_its_target(source, tmp_path):
     # Evaluation opens the engine like any other artifact; batches above the profile's max are split.
     import numpy as np
 
-    from faceedge.data.images import decode_chips
     from faceedge.data.split import read_split
     from faceedge.data.utkface import load_utkface
+    from faceedge.imaging import decode_chips
 
     test = read_split(model_path.parent / "split.csv").apply(load_utkface(data), "test")
     chips = decode_chips([s.data for s in test.samples], 32)

@@ -175,10 +175,10 @@ def test_starting_from_a_model_of_another_shape_is_refused(synthetic_run, tmp_pa
 def test_distillation_targets_blend_labels_with_mirror_averaged_teachers(synthetic_run):
     import numpy as np
 
-    from faceedge.data.images import decode_chips
     from faceedge.data.split import read_split
     from faceedge.data.utkface import load_utkface
     from faceedge.evaluate.predictors import KerasPredictor, predict_with_flip
+    from faceedge.imaging import decode_chips
     from faceedge.train.distill import distillation_targets
 
     result, config = synthetic_run

@@ -67,9 +67,9 @@ class BenchReport:
 
 
 def _test_images(data: str | Path, split_file: Path, size: int) -> tuple[np.ndarray, np.ndarray]:
-    from faceedge.data.images import decode_chips
     from faceedge.data.split import read_split
     from faceedge.data.utkface import load_utkface
+    from faceedge.imaging import decode_chips
 
     tests = read_split(split_file).apply(load_utkface(data), "test")
     chips = decode_chips([s.data for s in tests.samples], size)

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-from faceedge.data.images import ImageDecodeError, check_jpeg_structure, decode_bgr
 from faceedge.data.labels import FaceLabels, LabelError, parse_file_name
-from faceedge.errors import DatasetError
+from faceedge.errors import DatasetError, ImageDecodeError
+from faceedge.imaging import check_jpeg_structure, decode_bgr
 
 log = logging.getLogger(__name__)
 

@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-from faceedge.data.images import decode_chips
 from faceedge.data.labels import ADULT_MIN_AGE, AGE_GROUPS, GENDERS, LIFE_STAGES, RACES
 from faceedge.data.split import resolve_split
 from faceedge.data.utkface import UtkFace, load_utkface
@@ -38,6 +37,7 @@ from faceedge.evaluate.metrics import (
 )
 from faceedge.evaluate.plots import plot_ages, plot_confusion, plot_groups
 from faceedge.evaluate.predictors import Predictor, load_predictor, predict_heads, predict_heads_with_flip
+from faceedge.imaging import decode_chips
 
 log = logging.getLogger(__name__)
 

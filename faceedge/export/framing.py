@@ -14,8 +14,8 @@ import logging
 import numpy as np
 
 from faceedge.bundled import bundled_path
-from faceedge.data.images import decode_bgr
 from faceedge.data.utkface import UtkFace
+from faceedge.imaging import decode_bgr
 from faceedge.runtime.blazeface import KEYPOINTS, BlazeFaceDetector
 
 log = logging.getLogger(__name__)

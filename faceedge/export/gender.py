@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from faceedge.data.images import decode_chips
 from faceedge.data.labels import GENDERS
 from faceedge.data.split import resolve_split
 from faceedge.data.utkface import UtkFace, load_utkface
@@ -35,6 +34,7 @@ from faceedge.export.keras_onnx import (
 from faceedge.export.quantize import CALIBRATION_IMAGES, quantize_int8
 from faceedge.export.tensorrt import DEFAULT_WORKSPACE_MIB, BatchProfile
 from faceedge.export.triton import TritonOptions, write_triton_repository
+from faceedge.imaging import decode_chips
 from faceedge.manifest import (
     TRAINING_FILE,
     Manifest,

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from faceedge.data.images import chip_to_input
 from faceedge.errors import ModelError
+from faceedge.imaging import chip_to_input
 from faceedge.manifest import Manifest
 from faceedge.runtime.detection import Detection
 

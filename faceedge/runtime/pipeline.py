@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 
 from faceedge.bundled import bundled_path
-from faceedge.data.images import chip_to_input
 from faceedge.errors import ModelError
+from faceedge.imaging import chip_to_input
 from faceedge.runtime.classifier import GenderClassifier
 from faceedge.runtime.crop import ChipTemplate, FaceCropper
 from faceedge.runtime.detection import Detection, DetectorChoice, FaceDetector

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import numpy as np
 
-from faceedge.data.images import decode_chips
 from faceedge.data.split import SPLIT_FILE_NAME, Split, read_split
 from faceedge.data.utkface import UtkFace
 from faceedge.errors import ModelError
 from faceedge.evaluate.predictors import KerasPredictor, predict_with_flip
+from faceedge.imaging import decode_chips
 
 log = logging.getLogger(__name__)
 

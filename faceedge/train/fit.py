@@ -16,8 +16,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from faceedge.data.images import decode_chips
 from faceedge.data.utkface import UtkFace
+from faceedge.imaging import decode_chips
 from faceedge.train.architectures import AGE_OUTPUT, GENDER_OUTPUT
 from faceedge.train.config import TrainConfig
 from faceedge.train.rundir import CHECKPOINT_DIR, HISTORY_FILE, TENSORBOARD_DIR, history_key

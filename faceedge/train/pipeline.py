@@ -1,6 +1,6 @@
 """The tf.data input pipeline: parallel decode, cache, shuffle, batch, augment, prefetch.
 
-Chips are decoded and resized by :func:`faceedge.data.images.decode_chip`, the very function the
+Chips are decoded and resized by :func:`faceedge.imaging.decode_chip`, the very function the
 evaluation and the runtime use, so the model never sees pixels resampled differently from the
 ones it will be served. Augmentation runs here, on batches, and never inside the model.
 """
@@ -12,8 +12,8 @@ import math
 import numpy as np
 import tensorflow as tf
 
-from faceedge.data.images import decode_chip
 from faceedge.data.utkface import Sample
+from faceedge.imaging import decode_chip
 from faceedge.train.architectures import AGE_OUTPUT, GENDER_OUTPUT
 from faceedge.train.config import Augmentation
 

@@ -25,8 +25,8 @@ from fastapi.security import APIKeyHeader
 from fastapi.staticfiles import StaticFiles
 from starlette.requests import ClientDisconnect
 
-from faceedge.data.images import ImageDecodeError
-from faceedge.runtime.decode import ImageTooLargeError, UnreadHeaderError, decode_image
+from faceedge.errors import ImageDecodeError, ImageTooLargeError, UnreadHeaderError
+from faceedge.imaging import decode_image
 from faceedge.runtime.server.batcher import BatchingAnalyzer, ServerBusy
 from faceedge.runtime.server.metrics import ServerMetrics
 from faceedge.runtime.server.multipart import FIELD, FormError, form_image
