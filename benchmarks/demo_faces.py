@@ -43,12 +43,12 @@ def main() -> None:
     parser.add_argument("models", nargs="+", help="trained .keras models")
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
-    from faceedge.evaluate.predictors import KerasPredictor
+    from faceedge.evaluate.predictors import open_classifier
 
     chips = demo_chips()
     print(f"{len(chips[0])} frames with both faces found")
     for path in args.models:
-        predictor = KerasPredictor(path)
+        predictor = open_classifier(path)
         for name, faces in zip(PEOPLE, chips):
             p_female, ages = predictor.predict_heads(faces)
             age = f", median age {np.median(ages):.1f}" if ages is not None else ""

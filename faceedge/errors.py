@@ -105,3 +105,18 @@ class ServeError(FaceedgeError):
     """The HTTP server cannot start as asked: an address in use, or an open address without a key."""
 
     exit_code = 12
+
+
+class EngineBuildError(FaceedgeError):
+    """TensorRT could not parse the ONNX or build an engine from it."""
+
+    exit_code = 7
+
+
+class LoadError(FaceedgeError):
+    """The load test cannot run: a server that is not on loopback, or one that does not answer."""
+
+
+class ServerBusy(FaceedgeError):
+    """The server cannot take an image now: too many images, or too many pixels, are already
+    waiting for the pipeline, or it stopped. Answered with 503 and Retry-After, never at the CLI."""

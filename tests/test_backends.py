@@ -10,6 +10,7 @@ import pytest
 
 from faceedge.bundled import bundled_path
 from faceedge.errors import BackendError, ModelError
+from tests.conftest import REPO
 
 ort = pytest.importorskip("onnxruntime")
 from faceedge.runtime.backends import BACKENDS, backend_names, open_backend  # noqa: E402
@@ -29,8 +30,77 @@ def test_the_cpu_backend_runs_the_bundled_classifier_on_the_cpu_provider():
 
 
 def test_backend_names_come_from_the_table():
-    assert backend_names() == ["auto", "trt-engine", "tensorrt", "cuda", "cpu"]
-    assert set(BACKENDS) == {"trt-engine", "tensorrt", "cuda", "cpu"}
+    assert backend_names() == ["auto", "trt-engine", "tensorrt", "cuda", "cpu", "keras"]
+    assert set(BACKENDS) == {"trt-engine", "tensorrt", "cuda", "cpu", "keras"}
+    assert BACKENDS["keras"].artifact_suffix == ".keras"
+
+
+def test_keras_runs_a_keras_file_only_and_auto_never_takes_it_for_an_onnx_file():
+    with pytest.raises(BackendError, match="the keras backend runs .keras files, not gender.onnx"):
+        open_backend(bundled_path("gender"), "gender", "keras")
+    backend = open_backend(bundled_path("gender"), "gender", "auto")
+    assert backend.name != "keras"
+
+
+def test_the_keras_backend_writes_the_manifest_of_a_two_head_model_from_the_model():
+    pytest.importorskip("keras")
+    from faceedge.runtime.classifier import GenderClassifier
+
+    classifier = GenderClassifier(REPO / "models" / "gender_age" / "model.keras")  # auto: keras
+    assert classifier.backend.name == "keras" and classifier.has_age
+    spec = classifier.spec
+    assert (spec.layout, spec.color, spec.scale, spec.mean, classifier.input_size) == (
+        "NHWC",
+        "RGB",
+        1.0,
+        0.0,
+        96,
+    )
+    assert (classifier.threshold, classifier.positive, classifier.negative) == (0.5, "female", "male")
+    chips = np.random.default_rng(0).integers(0, 256, (3, 96, 96, 3), dtype=np.uint8)
+    p_female, ages = classifier.predict_heads(chips)
+    assert p_female.shape == ages.shape == (3,) and np.all((p_female >= 0) & (p_female <= 1))
+    np.testing.assert_array_equal(classifier.predict(chips), p_female)
+
+
+class _CountingBackend:
+    """A fake backend with a largest batch, recording the batch of each run."""
+
+    name, providers, precision = "fake", ("fake",), "fp32"
+
+    def __init__(self, manifest, max_batch):
+        self.manifest, self.max_batch, self.batches = manifest, max_batch, []
+
+    def run(self, inputs):
+        (x,) = inputs.values()
+        self.batches.append(len(x))
+        return {"p_female": x[:, :1, 0, 0].reshape(-1, 1) / 255.0}
+
+    def close(self):
+        pass
+
+
+@pytest.mark.parametrize(
+    ("max_batch", "batch_size", "runs"),
+    [(None, None, [10]), (4, None, [4, 4, 2]), (4, 3, [3, 3, 3, 1]), (None, 6, [6, 4]), (8, 16, [8, 2])],
+)
+def test_the_classifier_splits_a_batch_at_the_smaller_of_the_backend_and_caller_limits(
+    monkeypatch, max_batch, batch_size, runs
+):
+    import faceedge.runtime.classifier as classifier_module
+    from faceedge.manifest import manifest_path, read_manifest
+
+    manifest = read_manifest(manifest_path(bundled_path("gender")))
+    backend = _CountingBackend(manifest, max_batch)
+    monkeypatch.setattr(classifier_module, "open_backend", lambda *args: backend)
+    classifier = classifier_module.GenderClassifier("fake.onnx", batch_size=batch_size)
+    size = classifier.input_size
+    chips = np.zeros((10, size, size, 3), np.uint8)
+    chips[:, 0, 0, :] = np.arange(10)[:, None]  # each chip's first pixel says which it is
+    p, ages = classifier.predict_heads(chips)
+    assert backend.batches == runs and ages is None
+    np.testing.assert_allclose(p, np.arange(10) / 255.0, rtol=1e-6)
+    assert classifier.predict(chips[:0]).shape == (0,)
 
 
 @pytest.mark.skipif(

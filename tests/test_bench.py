@@ -118,7 +118,7 @@ def test_the_end_to_end_comparison_runs_both_pipelines_and_the_streams(tmp_path,
     assert [run["frames"] for run in runs] == [4, 4, 4]
     for run in runs:
         assert run["fps"] > 0 and {"decode", "detect", "crop", "classify", "draw"} <= set(run["stage_ms"])
-    assert result["speedup_faceedge"] == round(result["faceedge"]["fps"] / result["original"]["fps"], 1)
+    assert result["speedup_faceedge"] > 0 and result["speedup_faceedge_every_frame"] > 0
     assert [(s["streams"], s["frames"]) for s in result["streams"]] == [(1, 4), (2, 8)]
     json_path, md_path = tmp_path / "bench.json", tmp_path / "bench.md"
     write(report, json_path, md_path, pipeline=result)
@@ -130,7 +130,7 @@ def test_the_end_to_end_comparison_runs_both_pipelines_and_the_streams(tmp_path,
 class _Sleeper:
     """A fake engine that takes a known time per call, whatever the batch."""
 
-    providers, size_mb = "sleep", None
+    providers, size_mb, threshold = "sleep", None, 0.5
 
     def __init__(self, seconds: float, fail_at_batch: int | None = None) -> None:
         self.seconds, self.fail_at_batch = seconds, fail_at_batch
@@ -173,11 +173,39 @@ def test_timings_speedups_and_peak_shares_follow_from_known_call_times():
     assert 1.5 < slow.timings[1].p50_ms / fast.timings[1].p50_ms < 6  # 8 ms against 2 ms
     report = BenchReport({"fp32_peak_gflops": 1.0}, 1_000_000, len(chips), (1, 8), [slow, fast, broken])
     assert report.speedups(fast, 1)["keras-predict"] > 1.5  # times faster, not slower
-    t = fast.timings[8]
-    assert t.images_per_s == pytest.approx(8 * t.calls / (t.total_ms / 1000))
-    assert report.peak_fraction(fast, t) == pytest.approx(1e6 * t.images_per_s / 1e9)
     assert broken.status == "ok" and 1 in broken.timings and "out of memory" in broken.errors[8]
     failed = bench_engine(
         Engine("x", "fp32", "faceedge", lambda inputs: 1 / 0), None, chips, labels, (1,), 0.1
     )
     assert failed.status == "failed" and "ZeroDivisionError" in failed.reason
+
+
+def test_throughput_peak_share_and_speedup_of_known_timings():
+    from faceedge.bench.run import BenchReport, EngineResult
+    from faceedge.bench.timing import Timing
+
+    # 10 calls of 8 images in 40 ms: 2,000 images/s; at 1 MFLOP each, 2 GFLOP/s of a 4 GFLOP/s peak.
+    fast = EngineResult("quick", "fp32", "faceedge", timings={8: Timing(8, 10, 40.0, 4.0, None, None)})
+    keras = EngineResult("keras-call", "fp32", "keras", timings={8: Timing(8, 10, 100.0, 10.0, None, None)})
+    gpu = EngineResult("ort-cuda", "fp32", "faceedge", device="gpu", timings=fast.timings)
+    report = BenchReport({"fp32_peak_gflops": 4.0}, 1_000_000, 8, (8,), [keras, fast, gpu])
+    assert fast.timings[8].images_per_s == pytest.approx(2000.0)
+    assert report.peak_fraction(fast, fast.timings[8]) == pytest.approx(0.5)
+    assert report.peak_fraction(gpu, gpu.timings[8]) is None  # a GPU row has no CPU peak share
+    assert report.speedups(fast, 8) == {"keras-call": pytest.approx(2.5)}  # 10 ms against 4 ms
+
+
+def test_the_pipeline_speedups_are_frame_rates_against_the_original_app(monkeypatch):
+    from pathlib import Path
+
+    import faceedge.bench.pipeline as bench_pipeline
+
+    def faceedge_fps(video, loops, limit=None, classify_every=3):
+        return {"fps": 32.0 if classify_every == 3 else 12.0}
+
+    monkeypatch.setattr(bench_pipeline, "faceedge_fps", faceedge_fps)
+    monkeypatch.setattr(bench_pipeline, "original_app_fps", lambda *args: {"fps": 8.0})
+    monkeypatch.setattr(bench_pipeline, "multi_stream_fps", lambda video, n, frames: {"streams": n})
+    result = bench_pipeline.pipeline_bench(None, Path("model.keras"), loops=1, streams=(2,))
+    assert result["speedup_faceedge"] == 4.0 and result["speedup_faceedge_every_frame"] == 1.5
+    assert result["streams"] == [{"streams": 2}]

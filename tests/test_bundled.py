@@ -83,12 +83,12 @@ def test_the_bundled_onnx_answers_like_the_committed_keras_model_on_real_faces(u
     pytest.importorskip("onnxruntime")
     pytest.importorskip("keras")
     from faceedge.data.split import read_split
-    from faceedge.evaluate.predictors import KerasPredictor, load_predictor
+    from faceedge.evaluate.predictors import open_classifier
     from faceedge.imaging import decode_chips
 
     test = read_split(SHIPPED_MODEL.parent / "split.csv").apply(utkface, "test").sample(200, seed=1)
     chips = decode_chips([s.data for s in test.samples], 96)
-    keras_p = KerasPredictor(SHIPPED_MODEL).predict(chips)
-    assert np.max(np.abs(load_predictor(bundled_path("gender")).predict(chips) - keras_p)) <= 1e-4
-    int8_p = load_predictor(bundled_path("gender_int8")).predict(chips)
+    keras_p = open_classifier(SHIPPED_MODEL).predict(chips)
+    assert np.max(np.abs(open_classifier(bundled_path("gender")).predict(chips) - keras_p)) <= 1e-4
+    int8_p = open_classifier(bundled_path("gender_int8")).predict(chips)
     assert np.mean((int8_p >= 0.5) == (keras_p >= 0.5)) >= 0.97

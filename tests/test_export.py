@@ -25,14 +25,14 @@ def _test_chips(model, data):
 
 
 def test_fp32_onnx_reloads_and_matches_keras(source, exported):
-    from faceedge.evaluate.predictors import KerasPredictor, load_predictor
+    from faceedge.evaluate.predictors import open_classifier
 
     model, data = source
     (fp32, *_), out = exported
     assert fp32.path == out / "gender.onnx" and (out / "gender.manifest.json").is_file()
     chips, _ = _test_chips(model, data)
-    onnx_p = load_predictor(fp32.path).predict(chips)
-    keras_p = KerasPredictor(model).predict(chips)
+    onnx_p = open_classifier(fp32.path).predict(chips)
+    keras_p = open_classifier(model).predict(chips)
     assert np.max(np.abs(onnx_p - keras_p)) <= 1e-4
     # The gate's figures are the ones measured here.
     assert fp32.manifest.accuracy["n"] == len(chips)
@@ -96,7 +96,7 @@ def test_int8_is_quantized_smaller_and_within_half_a_point(exported):
 
 
 def test_fp16_computes_in_half_precision_behind_float32_inputs_and_outputs(source, exported):
-    from faceedge.evaluate.predictors import KerasPredictor, load_predictor
+    from faceedge.evaluate.predictors import open_classifier
 
     model, data = source
     (fp32, _, fp16), _ = exported
@@ -109,46 +109,46 @@ def test_fp16_computes_in_half_precision_behind_float32_inputs_and_outputs(sourc
     assert sum(t.data_type == float16 for t in proto.graph.initializer) > len(proto.graph.initializer) // 2
     assert fp16.manifest.precision == "fp16" and fp16.size_bytes < 0.6 * fp32.size_bytes
     chips, _ = _test_chips(model, data)
-    difference = load_predictor(fp16.path).predict(chips) - KerasPredictor(model).predict(chips)
+    difference = open_classifier(fp16.path).predict(chips) - open_classifier(model).predict(chips)
     assert 0 < np.max(np.abs(difference)) <= 5e-3  # not FP32 in disguise, and within the gate
 
 
 def test_a_changed_byte_or_a_foreign_manifest_is_refused_when_the_model_is_loaded(exported, tmp_path):
     import shutil
 
-    from faceedge.evaluate.predictors import load_predictor
+    from faceedge.evaluate.predictors import open_classifier
 
     (fp32, *_), out = exported
     copy = tmp_path / "gender.onnx"
     shutil.copy(fp32.path, copy)
     shutil.copy(out / "gender.manifest.json", tmp_path / "gender.manifest.json")
-    load_predictor(copy)  # intact: opens
+    open_classifier(copy)  # intact: opens
 
     data = bytearray(copy.read_bytes())
     data[len(data) // 2] ^= 0x01
     copy.write_bytes(bytes(data))
     with pytest.raises(ModelError, match="not the file that was exported"):
-        load_predictor(copy)
+        open_classifier(copy)
 
     shutil.copy(fp32.path, copy)
     manifest = json.loads((tmp_path / "gender.manifest.json").read_text())
     manifest["inputs"][0]["name"] = "pixels"
     (tmp_path / "gender.manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ModelError, match="do not belong together"):
-        load_predictor(copy)
+        open_classifier(copy)
 
     manifest["schema_version"] = 99
     (tmp_path / "gender.manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ModelError, match="manifest version 99"):
-        load_predictor(copy)
+        open_classifier(copy)
 
     (tmp_path / "gender.manifest.json").unlink()
     with pytest.raises(ModelError, match="no manifest"):
-        load_predictor(copy)
+        open_classifier(copy)
 
 
 def test_nchw_input_drops_the_input_transpose_and_still_matches_keras(source, exported, tmp_path):
-    from faceedge.evaluate.predictors import KerasPredictor, load_predictor
+    from faceedge.evaluate.predictors import open_classifier
     from faceedge.export.gender import export_gender
 
     model, data = source
@@ -157,7 +157,7 @@ def test_nchw_input_drops_the_input_transpose_and_still_matches_keras(source, ex
     assert nchw.manifest.inputs[0].shape == ("batch", 3, 32, 32) and nchw.manifest.inputs[0].layout == "NCHW"
     assert nchw.manifest.extra["transposes"] < fp32.manifest.extra["transposes"]
     chips, _ = _test_chips(model, data)
-    difference = load_predictor(nchw.path).predict(chips) - KerasPredictor(model).predict(chips)
+    difference = open_classifier(nchw.path).predict(chips) - open_classifier(model).predict(chips)
     assert np.max(np.abs(difference)) <= 1e-4
 
 

@@ -42,11 +42,11 @@ def test_the_shipped_report_covers_the_full_test_split_consistently(shipped):
 
 
 def test_model_v2_has_both_heads_and_reports_age_on_the_same_test_split():
-    from faceedge.evaluate.predictors import load_predictor
+    from faceedge.evaluate.predictors import open_classifier
 
     v1, v2 = SHIPPED_RUNS["gender"], SHIPPED_RUNS["gender_age"]
     assert (v1 / "split.csv").read_bytes() == (v2 / "split.csv").read_bytes()
-    assert load_predictor(v2 / MODEL_FILE).has_age and not load_predictor(v1 / MODEL_FILE).has_age
+    assert open_classifier(v2 / MODEL_FILE).has_age and not open_classifier(v1 / MODEL_FILE).has_age
     evaluation = json.loads((v2 / EVALUATION_FILE).read_text())
     assert evaluation["has_age"] and (v2 / "evaluation_age.png").is_file()
     counts = {k: g["n"] for k, g in evaluation["groups"]["age_group"].items()}
@@ -55,10 +55,10 @@ def test_model_v2_has_both_heads_and_reports_age_on_the_same_test_split():
 
 
 def test_the_shipped_model_loads_with_the_recorded_input(shipped):
-    from faceedge.evaluate.predictors import load_predictor
+    from faceedge.evaluate.predictors import open_classifier
 
     training = json.loads((shipped / TRAINING_FILE).read_text())
-    assert load_predictor(shipped / MODEL_FILE).input_size == training["img_size"]
+    assert open_classifier(shipped / MODEL_FILE).input_size == training["img_size"]
 
 
 def test_the_shipped_training_records_read_as_version_1_and_round_trip(shipped, tmp_path):

@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from faceedge.cli import app
-from faceedge.errors import ModelError
-from faceedge.export.tensorrt import BatchProfile, EngineBuildError
+from faceedge.errors import EngineBuildError, ModelError
+from faceedge.export.tensorrt import BatchProfile
 from faceedge.manifest import Manifest, TensorSpec
 from faceedge.runtime.tensorrt_engine import GpuTarget, check_engine_target
 
@@ -101,7 +101,7 @@ def test_trt_fp16_without_tensorrt_is_one_clear_line_before_any_work(tmp_path):
     else "TensorRT is not installed (faceedge[gpu], GPU box)",
 )
 def test_trt_fp16_engine_matches_keras_and_records_its_target(source, tmp_path):
-    from faceedge.evaluate.predictors import load_predictor
+    from faceedge.evaluate.predictors import open_classifier
     from faceedge.export.gender import export_gender
 
     model_path, data = source  # the session's small gender-only model and its synthetic data
@@ -122,7 +122,7 @@ def test_trt_fp16_engine_matches_keras_and_records_its_target(source, tmp_path):
 
     test = read_split(model_path.parent / "split.csv").apply(load_utkface(data), "test")
     chips = decode_chips([s.data for s in test.samples], 32)
-    runner = load_predictor(engine.path)
+    runner = open_classifier(engine.path)
     try:
         repeated = runner.predict(np.concatenate([chips] * 3))
     finally:

@@ -177,7 +177,7 @@ def test_distillation_targets_blend_labels_with_mirror_averaged_teachers(synthet
 
     from faceedge.data.split import read_split
     from faceedge.data.utkface import load_utkface
-    from faceedge.evaluate.predictors import KerasPredictor, predict_with_flip
+    from faceedge.evaluate.predictors import open_classifier, predict_with_flip
     from faceedge.imaging import decode_chips
     from faceedge.train.distill import distillation_targets
 
@@ -186,7 +186,7 @@ def test_distillation_targets_blend_labels_with_mirror_averaged_teachers(synthet
     train_set = split.apply(load_utkface(config.data), "train")
     teacher = str(result.model_path)
     labels = train_set.genders.astype(np.float32)
-    predictor = KerasPredictor(teacher)
+    predictor = open_classifier(teacher)
     predicted = predict_with_flip(predictor, decode_chips([s.data for s in train_set.samples], 32))
     assert not np.allclose(predicted, labels, atol=0.05)  # else the blend below could not be told apart
 

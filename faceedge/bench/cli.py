@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from faceedge.bench.run import BATCHES
+from faceedge.bench.timing import MAX_SECONDS
 from faceedge.bundled import BUNDLED_DIR
 
 
@@ -27,7 +28,9 @@ def bench(
     engine: Annotated[
         list[str] | None, typer.Option(help="Only these engines (repeat), e.g. ort-cpu.")
     ] = None,
-    max_seconds: Annotated[float, typer.Option(help="Timing per engine and batch size, at most.")] = 3.0,
+    max_seconds: Annotated[float, typer.Option(help="Timing per engine and batch size, at most.")] = (
+        MAX_SECONDS
+    ),
     pipeline: Annotated[
         bool, typer.Option("--pipeline", help="Also measure end to end, against the original app's way.")
     ] = False,

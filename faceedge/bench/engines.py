@@ -1,8 +1,9 @@
 """The engines `faceedge bench` measures: one table, one small runner class per kind of engine.
 
-A runner takes the same RGB uint8 chips as every other (``prepare``, not timed) and returns
-P(female) for them (``infer``, timed). Opening a runner raises :class:`Skipped` with the reason
-where the engine cannot run here (a missing package, artifact or GPU); the row then says why.
+A runner takes the same RGB uint8 chips as every other (``prepare``, not timed), returns P(female)
+for them (``infer``, timed) and decides at its model's ``threshold``. Opening a runner raises
+:class:`Skipped` with the reason where the engine cannot run here (a missing package, artifact or
+GPU); the row then says why. faceedge's own rows go through the runtime's classifier.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from faceedge.errors import FaceedgeError
-from faceedge.runtime.inputs import chips_to_input
+from faceedge.errors import BackendError, FaceedgeError, require
+from faceedge.runtime.classifier import GenderClassifier
 
 
 class Skipped(Exception):
@@ -35,6 +36,7 @@ class _Runner:
 
     providers: str = ""
     file: Path | None = None
+    threshold: float  # P(female) at which its model decides "female", from the model's manifest
 
     @property
     def size_mb(self) -> float | None:
@@ -50,58 +52,57 @@ class _Runner:
         pass
 
 
-def _keras(path: Path):
-    """keras, tensorflow and the model at ``path``, or Skipped without TensorFlow."""
+def _keras(path: Path) -> GenderClassifier:
+    """The gender-only Keras model at ``path`` on the runtime's Keras backend, or Skipped without
+    TensorFlow."""
     try:
-        import keras
-        import tensorflow as tf
-    except ImportError as exc:
-        raise Skipped("TensorFlow is not installed (extra 'train')") from exc
-    model = keras.models.load_model(path, compile=False)
-    if len(model.outputs) != 1:
+        classifier = GenderClassifier(path, "keras")
+    except BackendError as exc:  # what a backend that cannot run here raises: TensorFlow is missing
+        raise Skipped(str(exc)) from exc
+    if classifier.has_age:
         # Its rows would compare two outputs with the ONNX rows' one; the benchmark reads P(female) only.
-        raise Skipped(f"{path} has {len(model.outputs)} outputs: the Keras rows measure a gender-only model")
-    return keras, tf, model
+        classifier.close()
+        raise Skipped(f"{path} has an age output: the Keras rows measure a gender-only model")
+    return classifier
 
 
-def _tensorflow_devices(tf) -> str:
-    """Where TensorFlow places the Keras rows' work: a GPU when it sees one, else the CPU."""
-    gpus = tf.config.list_physical_devices("GPU")
-    return f"TensorFlow {tf.__version__} on " + (f"{len(gpus)} GPU(s)" if gpus else "the CPU")
-
-
-class KerasPredict(_Runner):
-    """``model.predict`` on each batch: what the original application did, per frame."""
+class _KerasRow(_Runner):
+    """A Keras row: the model as a Keras user holds it (``self.model``), loaded and checked by the
+    runtime's Keras backend."""
 
     def __init__(self, inputs: BenchInputs) -> None:
-        _, tf, self.model = _keras(inputs.keras_model)
-        self.file, self.providers = inputs.keras_model, _tensorflow_devices(tf)
+        self.classifier = _keras(inputs.keras_model)
+        self.model = self.classifier.backend.model
+        self.file, self.threshold = inputs.keras_model, self.classifier.threshold
+        self.providers = ", ".join(self.classifier.backend.providers)
+
+    def prepare(self, chips: np.ndarray) -> np.ndarray:
+        return self.classifier.prepare(chips)
+
+    def close(self) -> None:
+        self.classifier.close()
+
+
+class KerasPredict(_KerasRow):
+    """``model.predict`` on each batch: what the original application did, per frame."""
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self.model.predict(x, batch_size=len(x), verbose=0)).reshape(-1)
 
 
-class KerasCall(_Runner):
+class KerasCall(_KerasRow):
     """``model(x, training=False)``, eagerly."""
-
-    def __init__(self, inputs: BenchInputs) -> None:
-        _, tf, self.model = _keras(inputs.keras_model)
-        self.file, self.providers = inputs.keras_model, _tensorflow_devices(tf)
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         return np.asarray(self.model(x, training=False)).reshape(-1)
 
 
-class KerasFunction(_Runner):
-    """The model called in inference mode inside a ``tf.function``: Keras at its fastest."""
-
-    def __init__(self, inputs: BenchInputs) -> None:
-        _, tf, self.model = _keras(inputs.keras_model)
-        self.call = tf.function(lambda x: self.model(x, training=False), reduce_retracing=True)
-        self.file, self.providers = inputs.keras_model, _tensorflow_devices(tf)
+class KerasFunction(_KerasRow):
+    """The model called in inference mode inside a ``tf.function`` (the runtime's Keras backend):
+    Keras at its fastest."""
 
     def infer(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self.call(x)).reshape(-1)
+        return self.classifier.run_prepared(x)[self.classifier.output]
 
 
 class LiteRT(_Runner):
@@ -109,12 +110,16 @@ class LiteRT(_Runner):
     its default XNNPACK CPU delegate: what a Keras user would deploy on an edge device."""
 
     def __init__(self, inputs: BenchInputs) -> None:
-        keras, tf, model = _keras(inputs.keras_model)
+        keras = _keras(inputs.keras_model)
         try:
             from ai_edge_litert.interpreter import Interpreter
         except ImportError as exc:
+            keras.close()
             raise Skipped("ai-edge-litert is not installed (extra 'bench')") from exc
-        self.flatbuffer = tf.lite.TFLiteConverter.from_keras_model(model).convert()
+        tf = require("tensorflow", "train")  # loaded by the Keras backend already
+        self.flatbuffer = tf.lite.TFLiteConverter.from_keras_model(keras.backend.model).convert()
+        self.threshold = keras.threshold
+        keras.close()
         self.interpreter_class = Interpreter
         self.batch = None
         self.threads = os.cpu_count() or 1
@@ -153,46 +158,44 @@ class OpenCvDnn(_Runner):
         from faceedge.manifest import load_artifact
 
         manifest, self.file = load_artifact(_artifact(inputs, "gender.onnx"))
-        self.spec = manifest.inputs[0]
+        # The classifier on the CPU backend only reads the manifest here: how to feed it, where it decides.
+        self.classifier = GenderClassifier(self.file, "cpu")
+        self.threshold = self.classifier.threshold
         self.net = cv2.dnn.readNetFromONNX(str(self.file))
         self.providers = f"OpenCV {cv2.__version__} DNN CPU"
 
     def prepare(self, chips: np.ndarray) -> np.ndarray:
-        return chips_to_input(self.spec, chips)
+        return self.classifier.prepare(chips)
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         self.net.setInput(x)
         return np.asarray(self.net.forward()).reshape(-1)
 
+    def close(self) -> None:
+        self.classifier.close()
+
 
 class FaceedgeBackend(_Runner):
-    """An exported artifact on one of the runtime's backends, fed as its manifest says."""
+    """An exported artifact through the runtime's classifier on one of its backends: the chips fed
+    as its manifest says (``prepare``), one backend run per largest batch (``infer``)."""
 
     def __init__(self, inputs: BenchInputs, file_name: str, backend: str) -> None:
-        from faceedge.runtime.backends import open_backend
-
         self.file = _artifact(inputs, file_name)
         try:
-            self.backend = open_backend(self.file, "gender", backend)
+            self.classifier = GenderClassifier(self.file, backend)
         except FaceedgeError as exc:
             raise Skipped(str(exc)) from exc
-        self.spec = self.backend.manifest.inputs[0]
-        self.output = self.backend.manifest.outputs[0].name
-        self.providers = ", ".join(self.backend.providers)
+        self.threshold = self.classifier.threshold
+        self.providers = ", ".join(self.classifier.backend.providers)
 
     def prepare(self, chips: np.ndarray) -> np.ndarray:
-        return chips_to_input(self.spec, chips)
+        return self.classifier.prepare(chips)
 
     def infer(self, x: np.ndarray) -> np.ndarray:
-        # A backend with a largest batch (the TensorRT provider's profile) gets larger ones in parts.
-        step = self.backend.max_batch or len(x)
-        parts = [
-            self.backend.run({self.spec.name: x[i : i + step]})[self.output] for i in range(0, len(x), step)
-        ]
-        return np.concatenate([np.asarray(p).reshape(-1) for p in parts])
+        return self.classifier.run_prepared(x)[self.classifier.output]
 
     def close(self) -> None:
-        self.backend.close()
+        self.classifier.close()
 
 
 def _artifact(inputs: BenchInputs, name: str) -> Path:

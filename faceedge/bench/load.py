@@ -16,11 +16,7 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from faceedge.errors import FaceedgeError, require
-
-
-class LoadError(FaceedgeError):
-    """The load test cannot run: a server that is not on loopback, or one that does not answer."""
+from faceedge.errors import LoadError, require
 
 
 @dataclass(frozen=True)

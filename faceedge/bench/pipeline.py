@@ -78,7 +78,7 @@ def original_app_fps(video: Path | None, keras_model: Path, loops: int, limit: i
                 p = [_p_female(model.predict(chip[None].astype(np.float32), verbose=0)) for chip in chips]
                 t4 = time.perf_counter_ns()
                 faces = tuple(
-                    Face(face.box, face.score, face.keypoints, "female" if q >= 0.5 else "male", q)
+                    Face(face.box, face.score, face.keypoints, pipeline.classifier.label(q), q)
                     for face, q in zip(found, p)
                 )
                 draw(image, FrameResult("original", frames, faces))

@@ -10,13 +10,12 @@ import numpy as np
 
 from faceedge.bench.engines import ENGINES, BenchInputs, Engine, Skipped
 from faceedge.bench.machine import fp32_peak_gflops, machine_record
-from faceedge.bench.timing import Timing, time_calls
+from faceedge.bench.timing import MAX_SECONDS, Timing, time_calls
 
 log = logging.getLogger(__name__)
 
 BATCHES = (1, 8, 32, 256)
 ACCURACY_BATCH = 256
-THRESHOLD = 0.5  # P(female) at which every faceedge gender manifest decides "female"
 
 
 @dataclass
@@ -122,7 +121,7 @@ def bench_engine(
                 for i in range(0, len(chips), ACCURACY_BATCH)
             ]
         )
-        result.accuracy = float(np.mean((p >= THRESHOLD) == (labels == 1)))
+        result.accuracy = float(np.mean((p >= runner.threshold) == (labels == 1)))
         for batch in batches:
             x = runner.prepare(_batch_of(chips, batch))
             try:
@@ -148,7 +147,7 @@ def run_bench(
     split_file: str | Path | None = None,
     batches: tuple[int, ...] = BATCHES,
     engines: tuple[Engine, ...] = ENGINES,
-    max_seconds: float = 3.0,
+    max_seconds: float = MAX_SECONDS,
 ) -> BenchReport:
     """Benchmark every engine on the test split of the Keras model's run.
 
@@ -157,7 +156,8 @@ def run_bench(
         data: UTKFace (archive or folder); the test split gives the images and the accuracy.
         artifacts: the folder of exported artifacts (``gender.onnx``, ``gender_int8.onnx``, ...).
         split_file: the split; the one beside the model by default.
-        max_seconds: how long each engine is timed at each batch size, at most (10 calls at least).
+        max_seconds: how long each engine is timed at each batch size, at most (but never fewer
+            than :data:`~faceedge.bench.timing.CALLS_FOR_P95` calls).
     """
     keras_model = Path(keras_model)
     split_file = Path(split_file) if split_file else keras_model.parent / "split.csv"

@@ -10,6 +10,7 @@ import numpy as np
 
 # Fewer calls than these leave a percentile no better than the slowest call: it is not reported.
 CALLS_FOR_P95, CALLS_FOR_P99 = 20, 100
+MAX_SECONDS = 3.0  # how long one engine is timed at one batch size, at most
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ def time_calls(
     batch: int,
     warmup: int = 3,
     min_calls: int = CALLS_FOR_P95,
-    max_seconds: float = 3.0,
+    max_seconds: float = MAX_SECONDS,
 ) -> Timing:
     """Time ``call`` after ``warmup`` calls: at least ``min_calls`` calls, more while under
     ``max_seconds`` (up to 1,000), each with ``perf_counter_ns``. p95 and p99 are None where too

@@ -3,7 +3,7 @@ three ways and the age head's errors for a two-head model; its plain text is :mo
 its pictures :mod:`faceedge.evaluate.plots`.
 
 :func:`evaluate_predictions` works on probabilities, ages and labels only, so it serves every backend;
-:func:`evaluate_model` adds reading the data, the split and running a :class:`Predictor`.
+:func:`evaluate_model` adds reading the data, the split and running a :class:`GenderClassifier`.
 
 The raw race gap (best minus worst race accuracy) mostly measures how many children each race group
 holds in UTKFace, since children's gender is hard to see; the report gives it beside the gap
@@ -36,7 +36,8 @@ from faceedge.evaluate.metrics import (
     standardised_accuracy,
 )
 from faceedge.evaluate.plots import plot_ages, plot_confusion, plot_groups
-from faceedge.evaluate.predictors import Predictor, load_predictor, predict_heads, predict_heads_with_flip
+from faceedge.evaluate.predictors import open_classifier, predict_heads_with_flip
+from faceedge.runtime.classifier import GenderClassifier
 from faceedge.imaging import decode_chips
 
 log = logging.getLogger(__name__)
@@ -194,7 +195,7 @@ def evaluate_model(
         ModelError, DatasetError, SplitError: the model, the data or the split cannot be used.
     """
     model = Path(model)
-    predictor = load_predictor(model)
+    predictor = open_classifier(model)
     dataset = load_utkface(data)
     chosen, split_source = resolve_split(model, dataset, split_file)
     context = {"model": str(model), "data": str(data), "split": split, "split_file": split_source}
@@ -202,7 +203,7 @@ def evaluate_model(
 
 
 def evaluate_predictor(
-    predictor: Predictor,
+    predictor: GenderClassifier,
     dataset: UtkFace,
     flip_average: bool = False,
     threshold: float = 0.5,
@@ -211,13 +212,17 @@ def evaluate_predictor(
     """Decode the chips of ``dataset`` for ``predictor``, run it and score its predictions."""
     chips = decode_chips([s.data for s in dataset.samples], predictor.input_size)
     started = time.perf_counter()
-    p_female, ages = (predict_heads_with_flip if flip_average else predict_heads)(predictor, chips)
+    heads = predict_heads_with_flip if flip_average else GenderClassifier.predict_heads
+    p_female, ages = heads(predictor, chips)
     log.info(
-        "%s predicted %d images in %.1f s", predictor.backend, len(dataset), time.perf_counter() - started
+        "%s predicted %d images in %.1f s",
+        predictor.backend.name,
+        len(dataset),
+        time.perf_counter() - started,
     )
     context = {
         **(context or {}),
-        "backend": predictor.backend,
+        "backend": predictor.backend.name,
         "input_size": predictor.input_size,
         "flip_average": flip_average,
     }

@@ -19,7 +19,7 @@ from faceedge.data.labels import GENDERS
 from faceedge.data.split import resolve_split
 from faceedge.data.utkface import UtkFace, load_utkface
 from faceedge.errors import ModelError
-from faceedge.evaluate.predictors import KerasPredictor, OnnxPredictor
+from faceedge.evaluate.predictors import open_classifier
 from faceedge.evaluate.report import evaluate_predictions
 from faceedge.export import gate
 from faceedge.export.artifact import ExportedArtifact, publish_gated, tool_versions
@@ -111,13 +111,15 @@ def export_gender(
         from faceedge.runtime.tensorrt_engine import current_target
 
         log.info("TensorRT engine target: %s", current_target())
-    keras = KerasPredictor(model)  # loaded once: measured here, converted below
+    keras = open_classifier(model)  # loaded once: measured here, converted below
+    if keras.backend.name != "keras":
+        raise ModelError(f"{model}: the export stage converts a .keras model, not a {model.suffix} file")
     if keras.has_age:
         raise ModelError(
             f"{model} has an age head as well as the gender one: the export stage, its gates and the "
             "runtime carry P(female) only so far; export a gender-only model (faceedge train --no-age-head)"
         )
-    keras_model, size = keras.model, keras.input_size
+    keras_model, size = keras.backend.model, keras.input_size
     dataset = load_utkface(data)
     split, split_source = resolve_split(model, dataset, split_file)
     test_images = split.apply(dataset, "test")
@@ -239,7 +241,6 @@ def _publish_engine(
     """Build a TensorRT FP16 engine from the written FP32 ONNX; publish it if it passes the FP16
     gate against Keras, measured by the engine itself on this GPU."""
     from faceedge.export.tensorrt import build_fp16_engine
-    from faceedge.runtime.tensorrt_engine import TensorRTEngine
 
     engine, cache, record = build_fp16_engine(fp32.path, profile, workspace_mib, timing_cache)
     version = record["target"]["tensorrt"]
@@ -254,7 +255,7 @@ def _publish_engine(
     )
 
     def measure(staged: Path):
-        with TensorRTEngine(staged) as runner:
+        with open_classifier(staged) as runner:
             p_female = runner.predict(tests.chips)
         checks = gate.parity_checks(tests.keras, p_female, probe_images, max_abs_diff=gate.MAX_FP16_ABS_DIFF)
         accuracy = {
@@ -367,7 +368,7 @@ def _publish(
     """Publish ``proto`` if its predictions on the test split pass ``gate_of``."""
 
     def measure(staged: Path):
-        p_female = OnnxPredictor(staged).predict(tests.chips)
+        p_female = open_classifier(staged).predict(tests.chips)
         accuracy = {
             "measured_with": "onnxruntime CPUExecutionProvider",
             **_agreement(tests, p_female, probe_images),

@@ -13,17 +13,11 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from faceedge.errors import FaceedgeError, require
+from faceedge.errors import EngineBuildError, require
 
 log = logging.getLogger(__name__)
 
 DEFAULT_WORKSPACE_MIB = 1024
-
-
-class EngineBuildError(FaceedgeError):
-    """TensorRT could not parse the ONNX or build an engine from it."""
-
-    exit_code = 7
 
 
 @dataclass(frozen=True)

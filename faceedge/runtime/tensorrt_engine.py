@@ -16,7 +16,6 @@ import numpy as np
 
 from faceedge.errors import GpuError, ModelError, require
 from faceedge.manifest import Manifest, check_io, load_artifact
-from faceedge.runtime.inputs import chips_to_input
 
 
 @dataclass(frozen=True)
@@ -77,11 +76,10 @@ def check_engine_target(manifest: Manifest, here: GpuTarget, source: str) -> Non
 
 
 class TensorRTEngine:
-    """Runs a gender engine: RGB uint8 chips in (fed as its manifest says), P(female) out, any
-    number of them (split into batches of the profile's maximum). Device buffers are allocated
-    once, at that maximum; :meth:`close` (or leaving a ``with`` block) frees them."""
-
-    backend = "tensorrt"
+    """Runs a gender engine on one batch of model input at a time, at most the profile's maximum
+    (:class:`~faceedge.runtime.backends.tensorrt.TensorRTEngineBackend` is how callers run one).
+    Device buffers are allocated once, at that maximum; :meth:`close` (or leaving a ``with`` block)
+    frees them."""
 
     def __init__(self, path: str | Path, device: int = 0) -> None:
         trt = require("tensorrt", "gpu")
@@ -109,7 +107,6 @@ class TensorRTEngine:
                 f"{path}: the engine's largest batch is {self.max_batch}, its manifest says {recorded}"
             )
         sample = tuple(int(d) for d in self.spec.shape[1:])
-        self.input_size = sample[1] if self.spec.layout == "NCHW" else sample[0]
         self.context = self.engine.create_execution_context()
         self.stream = self.d_input = self.d_output = None
         try:
@@ -123,7 +120,14 @@ class TensorRTEngine:
         self.context.set_tensor_address(self.output, int(self.d_output))
 
     def run_batch(self, x: np.ndarray) -> np.ndarray:
-        """P(female) of one batch of model input (already laid out and scaled), at most ``max_batch``."""
+        """P(female) of one batch of model input (already laid out and scaled), at most ``max_batch``.
+
+        Raises:
+            ModelError: the engine is closed, or its profile does not take this shape.
+            GpuError: a CUDA call or the engine's run failed.
+        """
+        if self.d_input is None:
+            raise ModelError("this TensorRT engine has been closed")
         cudart, kind = self.cudart, self.cudart.cudaMemcpyKind
         if not self.context.set_input_shape(self.input, x.shape):
             raise ModelError(f"the engine's profile does not accept input shape {x.shape}")
@@ -150,16 +154,6 @@ class TensorRTEngine:
         )
         _cuda(cudart.cudaStreamSynchronize, self.stream)
         return out.reshape(-1)
-
-    def predict(self, chips: np.ndarray) -> np.ndarray:
-        """P(female) of RGB uint8 chips ``(n, size, size, 3)``."""
-        if self.d_input is None:
-            raise ModelError("this TensorRT engine has been closed")
-        parts = [
-            self.run_batch(chips_to_input(self.spec, chips[i : i + self.max_batch]))
-            for i in range(0, len(chips), self.max_batch)
-        ]
-        return np.concatenate(parts) if parts else np.empty(0, dtype=np.float32)
 
     def close(self) -> None:
         """Free the device buffers and the stream, then TensorRT's objects; safe to call twice."""

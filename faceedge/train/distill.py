@@ -20,7 +20,7 @@ import numpy as np
 from faceedge.data.split import SPLIT_FILE_NAME, Split, read_split
 from faceedge.data.utkface import UtkFace
 from faceedge.errors import ModelError
-from faceedge.evaluate.predictors import KerasPredictor, predict_with_flip
+from faceedge.evaluate.predictors import open_classifier, predict_with_flip
 from faceedge.imaging import decode_chips
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ def distillation_targets(
     predicted = np.zeros(len(train_set))
     for path in map(Path, teachers):
         _check_no_leak(path, split)
-        teacher = KerasPredictor(path)
+        teacher = open_classifier(path)
         log.info("teacher %s: predicting %d training images and their mirror images", path, len(train_set))
         chips = decode_chips([s.data for s in train_set.samples], teacher.input_size)
         p = predict_with_flip(teacher, chips)

@@ -23,7 +23,7 @@ import numpy as np
 from faceedge.data.split import Split, read_split, resolve_split, write_split
 from faceedge.data.utkface import UtkFace, load_utkface
 from faceedge.errors import RunDirectoryError
-from faceedge.evaluate.predictors import KerasPredictor
+from faceedge.evaluate.predictors import open_classifier
 from faceedge.evaluate.report import EvaluationReport, evaluate_predictor, write_report
 from faceedge.manifest import TrainingRecord, write_training_record
 from faceedge.train import rundir
@@ -159,7 +159,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
         "split": "test",
         "split_file": rundir.SPLIT_FILE,
     }
-    evaluation = evaluate_predictor(KerasPredictor(model_path), test_set, context=context)
+    evaluation = evaluate_predictor(open_classifier(model_path), test_set, context=context)
     write_report(evaluation, run / rundir.EVALUATION_FILE)
     return TrainResult(run, model_path, evaluation, training)
 

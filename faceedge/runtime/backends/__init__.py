@@ -62,8 +62,15 @@ def _tensorrt_engine(path: Path, task: str, cache_dir: Path | None = None) -> Ba
     return TensorRTEngineBackend(path, task)
 
 
+def _keras(path: Path, task: str, cache_dir: Path | None = None) -> Backend:
+    from faceedge.runtime.backends.keras import KerasBackend
+
+    return KerasBackend(path, task)
+
+
 # Fastest first: `auto` tries them in this order and keeps the first that opens and really runs
-# where it says. The native engine is tried only when the user hands faceedge an engine file.
+# where it says. The native engine is tried only when the user hands faceedge an engine file, and
+# Keras (TensorFlow, from the `train` extra) only for a .keras file.
 BACKENDS: dict[str, BackendKind] = {
     kind.name: kind
     for kind in (
@@ -81,6 +88,7 @@ BACKENDS: dict[str, BackendKind] = {
         ),
         BackendKind("cuda", "ONNX Runtime's CUDA provider", ".onnx", _onnxruntime("cuda")),
         BackendKind("cpu", "ONNX Runtime on the CPU", ".onnx", _onnxruntime("cpu")),
+        BackendKind("keras", "a trained .keras model in TensorFlow (the 'train' extra)", ".keras", _keras),
     )
 }
 
@@ -134,5 +142,6 @@ def open_backend(
             log.debug("backend auto passed over %s", reason)
         return opened
     if not passed_over:
-        raise BackendError(f"no backend runs {path.name}: faceedge runs .onnx and .engine artifacts")
+        suffixes = sorted({kind.artifact_suffix for kind in BACKENDS.values()})
+        raise BackendError(f"no backend runs {path.name}: faceedge runs {', '.join(suffixes)} files")
     raise BackendError(f"no backend can run {path.name} here: {'; '.join(passed_over)}")

@@ -15,7 +15,8 @@ from faceedge.errors import ModelError
 
 
 class TensorRTEngineBackend:
-    """A gender engine run directly by TensorRT: any batch, split at the engine profile's maximum."""
+    """A gender engine run directly by TensorRT, one batch of at most the engine profile's maximum
+    per :meth:`run` (the classifier splits larger ones)."""
 
     name = "trt-engine"
 
@@ -30,14 +31,15 @@ class TensorRTEngineBackend:
         target = current_target()
         self.providers = (f"TensorRT {target.tensorrt} on {target.gpu}",)
         self.precision = self.manifest.precision
-        self.max_batch = None  # run() splits at the engine profile's largest batch itself
+        self.max_batch = self.engine.max_batch
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        x = inputs[self.engine.input]
-        step = self.engine.max_batch
-        parts = [self.engine.run_batch(x[i : i + step]) for i in range(0, len(x), step)]
-        out = np.concatenate(parts) if parts else np.empty(0, dtype=np.float32)
-        return {self.engine.output: out.reshape(-1, 1)}
+        """P(female) ``(n, 1)`` by output name for at most ``max_batch`` inputs.
+
+        Raises:
+            ModelError, GpuError: see :meth:`TensorRTEngine.run_batch`.
+        """
+        return {self.engine.output: self.engine.run_batch(inputs[self.engine.input]).reshape(-1, 1)}
 
     def close(self) -> None:
         self.engine.close()
