@@ -144,10 +144,12 @@ def source(tmp_path_factory):
 @pytest.fixture(scope="session")
 def exported(source, tmp_path_factory):
     from faceedge.export.gender import export_gender
+    from faceedge.export.options import ExportOptions
 
     model, data = source
     out = tmp_path_factory.mktemp("exported")
-    artifacts = export_gender(model, out, data, int8=True, fp16=True, calibration_images=48)
+    options = ExportOptions(formats=("fp32", "int8", "fp16"), calibration_images=48)
+    artifacts = export_gender(model, out, data, options)
     return artifacts, out
 
 

@@ -70,6 +70,13 @@ def test_the_manifest_records_hashes_io_tools_and_accuracy(exported):
         assert 0 <= manifest.accuracy["accuracy"] <= 1
         assert manifest.source["file"] == "model.keras" and len(manifest.source["sha256"]) == 64
     assert int8.manifest.precision == "int8" and int8.manifest.extra["calibration"]["images"] == 48
+    # Each manifest records how the export was asked for.
+    from faceedge.export.options import RECORD_KEY, ExportRecord
+
+    for artifact in (fp32, int8, fp16):
+        record = ExportRecord.from_dict(artifact.manifest.extra[RECORD_KEY])
+        assert record.options.formats == ("fp32", "int8", "fp16") and record.options.calibration_images == 48
+        assert record.model.name == "model.keras" and record.out == out
     # Synthetic chips hold no face: the manifest says their framing could not be measured.
     assert "found no face" in fp32.manifest.preprocessing["crop"]["unmeasured"]
 
@@ -150,10 +157,11 @@ def test_a_changed_byte_or_a_foreign_manifest_is_refused_when_the_model_is_loade
 def test_nchw_input_drops_the_input_transpose_and_still_matches_keras(source, exported, tmp_path):
     from faceedge.evaluate.predictors import open_classifier
     from faceedge.export.gender import export_gender
+    from faceedge.export.options import ExportOptions
 
     model, data = source
     (fp32, *_), _ = exported
-    (nchw,) = export_gender(model, tmp_path, data, nchw=True)
+    (nchw,) = export_gender(model, tmp_path, data, ExportOptions(nchw=True))
     assert nchw.manifest.inputs[0].shape == ("batch", 3, 32, 32) and nchw.manifest.inputs[0].layout == "NCHW"
     assert nchw.manifest.extra["transposes"] < fp32.manifest.extra["transposes"]
     chips, _ = _test_chips(model, data)
@@ -240,6 +248,88 @@ def test_check_io_names_what_differs():
         check_io(manifest, "inputs", [("image", (None, 64, 64, 3))], "m.onnx")
     with pytest.raises(ModelError, match="do not belong together"):
         check_io(manifest, "outputs", [("logits", (None, 1))], "m.onnx")
+
+
+def test_the_format_table_orders_the_artifacts_and_refuses_what_it_does_not_know():
+    from faceedge.export.formats import FORMATS, formats_of
+
+    assert [row.file_name("gender") for row in FORMATS] == [
+        "gender.onnx",
+        "gender_int8.onnx",
+        "gender_fp16.onnx",
+        "gender_trt_fp16.engine",
+    ]
+    assert [row.name for row in formats_of(["trt_fp16", "fp32", "int8"])] == ["fp32", "int8", "trt_fp16"]
+    with pytest.raises(ValueError, match="no artifact format bf16"):
+        formats_of(["fp32", "bf16"])
+    with pytest.raises(ValueError, match="FP32 ONNX is always exported"):
+        formats_of(["int8"])
+
+
+def _engine_record(timing_cache=None):
+    from pathlib import Path
+
+    from faceedge.export.options import ExportOptions, ExportRecord
+    from faceedge.export.tensorrt import BatchProfile
+
+    options = ExportOptions(
+        formats=("fp32", "int8", "trt_fp16"),
+        split_file=Path("runs/a/split.csv"),
+        nchw=True,
+        profile=BatchProfile(1, 4, 16),
+        workspace_mib=512,
+        timing_cache=timing_cache,
+        framing_from=Path("shipped/gender.manifest.json"),
+    )
+    return ExportRecord(Path("runs/a/model.keras"), Path("utkface.tar.gz"), Path("exported"), options)
+
+
+def test_the_export_record_survives_json_and_refuses_another_version():
+    from faceedge.export.options import ExportRecord
+
+    record = _engine_record()
+    assert ExportRecord.from_dict(json.loads(json.dumps(record.to_dict()))) == record
+    with pytest.raises(ModelError, match="version 2"):
+        ExportRecord.from_dict({**record.to_dict(), "version": 2})
+
+
+def test_the_rebuild_command_is_rendered_from_the_record_and_parses_back_to_it(monkeypatch):
+    import dataclasses
+    import shlex
+    from pathlib import Path
+
+    from typer.testing import CliRunner
+
+    from faceedge.cli import app
+    from faceedge.export import gender
+    from faceedge.export.options import ExportOptions, rebuild_command
+
+    # The engine's command: only what shapes the engine and the FP32 ONNX it is built from.
+    assert rebuild_command(_engine_record(), "trt_fp16") == (
+        "faceedge export gender runs/a/model.keras --data utkface.tar.gz --out exported --opset 17 "
+        "--split-file runs/a/split.csv --framing-from shipped/gender.manifest.json --inputs-as-nchw "
+        "--trt-fp16 --min-batch 1 --opt-batch 4 --max-batch 16 --workspace-mib 512 "
+        "--timing-cache exported/timing.cache"
+    )
+    asked = []
+    monkeypatch.setattr(gender, "export_gender", lambda *args: asked.append(args) or [])
+    record = _engine_record(timing_cache=Path("caches/h200.cache"))
+    defaults = ExportOptions()
+    engine_settings = {
+        "profile": defaults.profile,
+        "workspace_mib": defaults.workspace_mib,
+        "timing_cache": None,
+    }
+    # What shapes each artifact comes back; the engine's settings do not shape an INT8 ONNX.
+    for artifact_format, unshaped in (("trt_fp16", {}), ("int8", engine_settings)):
+        command = shlex.split(rebuild_command(record, artifact_format))
+        assert command[:3] == ["faceedge", "export", "gender"]
+        result = CliRunner().invoke(app, command[1:])
+        assert result.exit_code == 0, result.output
+        model, out, data, options = asked.pop()
+        assert (model, out, data) == (record.model, record.out, record.data)
+        formats = ("fp32", artifact_format)
+        assert options == dataclasses.replace(record.options, formats=formats, **unshaped)
 
 
 def _triton_model_config():

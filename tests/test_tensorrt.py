@@ -103,11 +103,11 @@ def test_trt_fp16_without_tensorrt_is_one_clear_line_before_any_work(tmp_path):
 def test_trt_fp16_engine_matches_keras_and_records_its_target(source, tmp_path):
     from faceedge.evaluate.predictors import open_classifier
     from faceedge.export.gender import export_gender
+    from faceedge.export.options import ExportOptions
 
     model_path, data = source  # the session's small gender-only model and its synthetic data
-    fp32, engine = export_gender(
-        model_path, tmp_path / "out", data, nchw=True, trt_fp16=True, trt_profile=BatchProfile(1, 4, 16)
-    )
+    options = ExportOptions(formats=("fp32", "trt_fp16"), nchw=True, profile=BatchProfile(1, 4, 16))
+    fp32, engine = export_gender(model_path, tmp_path / "out", data, options)
     assert engine.path.name == "gender_trt_fp16.engine"
     assert engine.manifest.extra["fp16_layers"] > 0 and engine.manifest.extra["profile"]["max"] == 16
     assert set(engine.manifest.extra["target"]) == {"tensorrt", "gpu", "compute_capability"}

@@ -8,14 +8,13 @@ from typing import Annotated
 
 import typer
 
-from faceedge.export.gate import MAX_ABS_DIFF, PROBE_IMAGES
-from faceedge.export.keras_onnx import DEFAULT_OPSET
-from faceedge.export.quantize import CALIBRATION_IMAGES
-from faceedge.export.tensorrt import DEFAULT_WORKSPACE_MIB, BatchProfile
+from faceedge.export.gate import MAX_ABS_DIFF
+from faceedge.export.options import ExportOptions
+from faceedge.export.tensorrt import BatchProfile
 from faceedge.export.triton import TritonOptions
 
-_PROFILE = BatchProfile()
-_TRITON = TritonOptions()
+_DEFAULTS = ExportOptions()
+_PROFILE, _TRITON = _DEFAULTS.profile, _DEFAULTS.triton
 
 
 class TritonDevice(str, Enum):
@@ -68,7 +67,7 @@ def gender(
     opt_batch: Annotated[int, typer.Option(min=1, help="Batch the engine is tuned for.")] = _PROFILE.opt,
     max_batch: Annotated[int, typer.Option(min=1, help="Largest batch the engine accepts.")] = _PROFILE.max,
     workspace_mib: Annotated[int, typer.Option(min=16, help="TensorRT builder workspace limit (MiB).")] = (
-        DEFAULT_WORKSPACE_MIB
+        _DEFAULTS.workspace_mib
     ),
     timing_cache: Annotated[
         Path | None,
@@ -89,14 +88,14 @@ def gender(
     ),
     calibration_images: Annotated[
         int, typer.Option(min=1, help="Training images that calibrate the INT8 ranges.")
-    ] = CALIBRATION_IMAGES,
+    ] = _DEFAULTS.calibration_images,
     inputs_as_nchw: Annotated[
         bool, typer.Option("--inputs-as-nchw", help="Take NCHW input (no Transpose at the input).")
     ] = False,
-    opset: Annotated[int, typer.Option(min=13, max=18, help="ONNX opset.")] = DEFAULT_OPSET,
+    opset: Annotated[int, typer.Option(min=13, max=18, help="ONNX opset.")] = _DEFAULTS.opset,
     probe_images: Annotated[
         int, typer.Option(min=1, help=f"Test images on which FP32 must match Keras to {MAX_ABS_DIFF:g}.")
-    ] = PROBE_IMAGES,
+    ] = _DEFAULTS.probe_images,
     framing_from: Annotated[
         Path | None,
         typer.Option(
@@ -110,25 +109,22 @@ def gender(
     from faceedge.export.gender import export_gender
     from faceedge.export.report import format_export
 
-    artifacts = export_gender(
-        model,
-        out,
-        data,
+    wanted = {"int8": int8, "fp16": fp16, "trt_fp16": trt_fp16}
+    options = ExportOptions(
+        formats=("fp32", *(name for name, asked in wanted.items() if asked)),
         split_file=split_file,
         nchw=inputs_as_nchw,
         opset=opset,
-        int8=int8,
-        fp16=fp16,
-        trt_fp16=trt_fp16,
-        trt_profile=BatchProfile(min_batch, opt_batch, max_batch),
-        workspace_mib=workspace_mib,
-        timing_cache=timing_cache,
-        triton_dir=triton,
-        triton=TritonOptions(triton_max_batch, triton_instances, f"KIND_{triton_device.value.upper()}"),
         calibration_images=calibration_images,
         probe_images=probe_images,
+        profile=BatchProfile(min_batch, opt_batch, max_batch),
+        workspace_mib=workspace_mib,
+        timing_cache=timing_cache,
         framing_from=framing_from,
+        triton_dir=triton,
+        triton=TritonOptions(triton_max_batch, triton_instances, f"KIND_{triton_device.value.upper()}"),
     )
+    artifacts = export_gender(model, out, data, options)
     typer.echo(format_export(artifacts))
 
 

@@ -8,7 +8,6 @@ its gate (:mod:`faceedge.export.gate`). A refused artifact leaves nothing at its
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -21,19 +20,12 @@ from faceedge.data.utkface import UtkFace, load_utkface
 from faceedge.errors import ModelError
 from faceedge.evaluate.predictors import open_classifier
 from faceedge.evaluate.report import evaluate_predictions
-from faceedge.export import gate
 from faceedge.export.artifact import ExportedArtifact, publish_gated, tool_versions
+from faceedge.export.formats import FP32, ArtifactFormat, ExportContext, formats_of
 from faceedge.export.framing import FRAMING_IMAGES, NoFacesError, measure_chip_framing
-from faceedge.export.keras_onnx import (
-    BATCH_DIM,
-    DEFAULT_OPSET,
-    INPUT_NAME,
-    OUTPUT_NAME,
-    keras_to_onnx,
-)
-from faceedge.export.quantize import CALIBRATION_IMAGES, quantize_int8
-from faceedge.export.tensorrt import DEFAULT_WORKSPACE_MIB, BatchProfile
-from faceedge.export.triton import TritonOptions, write_triton_repository
+from faceedge.export.keras_onnx import BATCH_DIM, INPUT_NAME, OUTPUT_NAME, keras_to_onnx
+from faceedge.export.options import RECORD_KEY, ExportOptions, ExportRecord
+from faceedge.export.triton import write_triton_repository
 from faceedge.imaging import decode_chips
 from faceedge.manifest import (
     TRAINING_FILE,
@@ -50,7 +42,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class _TestSet:
+class TestSet:
     """The test images every artifact is measured on, and the Keras model's answers on them."""
 
     images: UtkFace
@@ -67,50 +59,31 @@ class _TestSet:
 
 
 def export_gender(
-    model: str | Path,
-    out_dir: str | Path,
-    data: str | Path,
-    split_file: str | Path | None = None,
-    nchw: bool = False,
-    opset: int = DEFAULT_OPSET,
-    int8: bool = False,
-    fp16: bool = False,
-    trt_fp16: bool = False,
-    trt_profile: BatchProfile | None = None,
-    workspace_mib: int = DEFAULT_WORKSPACE_MIB,
-    timing_cache: str | Path | None = None,
-    triton_dir: str | Path | None = None,
-    triton: TritonOptions | None = None,
-    calibration_images: int = CALIBRATION_IMAGES,
-    probe_images: int = gate.PROBE_IMAGES,
-    name: str = "gender",
-    framing_from: str | Path | None = None,
+    model: str | Path, out_dir: str | Path, data: str | Path, options: ExportOptions | None = None
 ) -> list[ExportedArtifact]:
-    """Export the Keras gender model at ``model`` to ``out_dir/{name}.onnx``, and with ``int8``,
-    ``fp16`` and ``trt_fp16`` to ``{name}_int8.onnx``, ``{name}_fp16.onnx`` and the TensorRT engine
-    ``{name}_trt_fp16.engine`` (built from the FP32 ONNX on this machine's GPU).
+    """Export the Keras gender model at ``model`` to ``out_dir``: one artifact for each format that
+    ``options.formats`` names (:data:`~faceedge.export.formats.FORMATS`; by default the FP32 ONNX
+    ``gender.onnx`` alone), each with a manifest that records ``options`` (:class:`ExportRecord`).
 
     Args:
         data: UTKFace (archive or folder): the test split measures every artifact, the training split
             calibrates INT8.
-        split_file: the split to use; by default the one beside ``model``, else the default split.
-        nchw: give the ONNX an NCHW input (no leading Transpose, for TensorRT).
-        triton_dir: also write a Triton model repository there (FP32 ONNX, and the engine if built).
-        framing_from: an artifact or manifest whose chip framing to reuse instead of measuring it,
-            so that a model's new artifacts crop faces exactly as its existing ones do.
+        options: what to export and how; ``ExportOptions()`` when None.
 
     Raises:
+        ValueError: ``options.formats`` names an unknown format, or not the FP32 ONNX.
         ModelError, DatasetError, SplitError: the model, data or split cannot be used.
         ExportGateError: an artifact is not accurate enough; it was not written.
-        MissingExtraError: ``trt_fp16`` without TensorRT or cuda-python (checked first).
+        MissingExtraError: a TensorRT engine without TensorRT or cuda-python (checked first).
         EngineBuildError: TensorRT cannot build the engine, or not in FP16.
     """
-    model = Path(model)
-    out_dir = Path(out_dir)
-    if trt_fp16:  # known before minutes of export work: TensorRT, cuda-python and a GPU are here
-        from faceedge.runtime.tensorrt_engine import current_target
-
-        log.info("TensorRT engine target: %s", current_target())
+    options = options or ExportOptions()
+    record = ExportRecord(Path(model), Path(data), Path(out_dir), options)
+    model, out_dir = record.model, record.out
+    rows = formats_of(options.formats)
+    for row in rows:
+        if row.check_first is not None:  # known before minutes of export work
+            row.check_first()
     keras = open_classifier(model)  # loaded once: measured here, converted below
     if keras.backend.name != "keras":
         raise ModelError(f"{model}: the export stage converts a .keras model, not a {model.suffix} file")
@@ -121,157 +94,69 @@ def export_gender(
         )
     keras_model, size = keras.backend.model, keras.input_size
     dataset = load_utkface(data)
-    split, split_source = resolve_split(model, dataset, split_file)
+    split, split_source = resolve_split(model, dataset, options.split_file)
     test_images = split.apply(dataset, "test")
     chips = decode_chips([s.data for s in test_images.samples], size)
     keras_p = keras.predict(chips)
-    tests = _TestSet(test_images, chips, keras_p, split_source)
+    tests = TestSet(test_images, chips, keras_p, split_source)
     log.info("Keras: %.2f %% on %d test images (%s)", 100 * tests.keras_accuracy, len(chips), split_source)
 
-    if framing_from is not None:
-        framing = _framing_of(Path(framing_from))
+    train = split.apply(dataset, "train")
+    if options.framing_from is not None:
+        framing = _framing_of(Path(options.framing_from))
     else:
-        framing = _framing(split.apply(dataset, "train").sample(FRAMING_IMAGES, seed=0))
-    base = _base_manifest(model, keras_model, size, nchw, opset, framing)
+        framing = _framing(train.sample(FRAMING_IMAGES, seed=0))
+    base = _base_manifest(model, keras_model, size, options.nchw, options.opset, framing)
+    base = replace(base, extra={**base.extra, RECORD_KEY: record.to_dict()})
     out_dir.mkdir(parents=True, exist_ok=True)
-    proto = keras_to_onnx(keras_model, opset, nchw)
+    proto = keras_to_onnx(keras_model, options.opset, options.nchw)
 
-    def fp32_gate(p: np.ndarray) -> tuple[gate.GateCheck, ...]:
-        return gate.parity_checks(tests.keras, p, probe_images)
-
-    artifacts = [_publish(proto, out_dir / f"{name}.onnx", base, tests, fp32_gate, probe_images)]
-    if int8:
-        calibration = split.apply(dataset, "train").sample(calibration_images, seed=0)
-        path = out_dir / f"{name}_int8.onnx"
-        artifacts.append(
-            _export_int8(proto, artifacts[0], calibration, path, base, tests, nchw, probe_images)
-        )
-    if fp16:
-        artifacts.append(_export_fp16(proto, out_dir / f"{name}_fp16.onnx", base, tests, probe_images))
-    if trt_fp16:
-        profile = trt_profile or BatchProfile()
-        cache = Path(timing_cache) if timing_cache else out_dir / "timing.cache"
-        rebuild = _rebuild_command(
-            model, data, out_dir, split_file, nchw, opset, profile, workspace_mib, cache, framing_from
-        )
-        engine_path = out_dir / f"{name}_trt_fp16.engine"
-        artifacts.append(
-            _publish_engine(
-                artifacts[0], engine_path, base, tests, profile, workspace_mib, cache, rebuild, probe_images
-            )
-        )
-    if triton_dir is not None:
-        for folder in write_triton_repository(artifacts, triton_dir, triton):
+    context = ExportContext(proto, base, tests, train, record)
+    artifacts = []
+    for row in rows:  # FP32 first: the others are built from it, INT8 is gated against it
+        artifacts.append(_publish(row, context))
+        if row is FP32:
+            context = replace(context, fp32=artifacts[-1])
+    if options.triton_dir is not None:
+        for folder in write_triton_repository(artifacts, options.triton_dir, options.triton):
             log.info("wrote the Triton model %s", folder)
     return artifacts
 
 
-def _export_int8(
-    proto, fp32: ExportedArtifact, calibration: UtkFace, path: Path, base: Manifest, tests, nchw, probe_images
-) -> ExportedArtifact:
-    """Quantize the FP32 graph; publish it if it loses at most half a point against FP32."""
-    fp32_accuracy = fp32.manifest.accuracy["accuracy"]
-
-    def int8_gate(p: np.ndarray) -> tuple[gate.GateCheck, ...]:
-        drop = gate.accuracy_drop_check(fp32_accuracy, tests.accuracy(p), gate.MAX_INT8_ACCURACY_DROP)
-        return gate.finite_check(p), drop
-
-    chips = decode_chips([s.data for s in calibration.samples], tests.chips.shape[1])
-    quantized = quantize_int8(_copy(proto), chips, nchw)
-    manifest = replace(
-        base,
-        model_id=base.model_id + "-int8",
-        precision="int8",
-        extra={**base.extra, "calibration": {"split": "train", "images": len(calibration), "seed": 0}},
-    )
-    return _publish(quantized, path, manifest, tests, int8_gate, probe_images)
-
-
-def _export_fp16(proto, path: Path, base: Manifest, tests, probe_images: int) -> ExportedArtifact:
-    """Convert the FP32 graph to FP16 (inputs and outputs stay float32, so callers feed it like FP32)."""
-    from onnxruntime.transformers.float16 import convert_float_to_float16
-
-    def fp16_gate(p: np.ndarray) -> tuple[gate.GateCheck, ...]:
-        return gate.parity_checks(tests.keras, p, probe_images, max_abs_diff=gate.MAX_FP16_ABS_DIFF)
-
-    half = convert_float_to_float16(_copy(proto), keep_io_types=True)
-    manifest = replace(base, model_id=base.model_id + "-fp16", precision="fp16")
-    return _publish(half, path, manifest, tests, fp16_gate, probe_images)
-
-
-def _rebuild_command(
-    model: Path,
-    data,
-    out_dir: Path,
-    split_file,
-    nchw: bool,
-    opset: int,
-    profile: BatchProfile,
-    workspace,
-    cache,
-    framing_from=None,
-) -> str:
-    """The command that exports this engine again, with every setting that shaped it."""
-    options = [f"--data {data}", f"--out {out_dir}", f"--opset {opset}"]
-    if split_file is not None:
-        options.append(f"--split-file {split_file}")
-    if framing_from is not None:
-        options.append(f"--framing-from {framing_from}")
-    if nchw:
-        options.append("--inputs-as-nchw")
-    options += [
-        "--trt-fp16",
-        f"--min-batch {profile.min} --opt-batch {profile.opt} --max-batch {profile.max}",
-        f"--workspace-mib {workspace} --timing-cache {cache}",
-    ]
-    return f"faceedge export gender {model} " + " ".join(options)
-
-
-def _publish_engine(
-    fp32: ExportedArtifact,
-    path: Path,
-    base: Manifest,
-    tests: _TestSet,
-    profile: BatchProfile,
-    workspace_mib: int,
-    timing_cache: Path,
-    rebuild: str,
-    probe_images: int,
-) -> ExportedArtifact:
-    """Build a TensorRT FP16 engine from the written FP32 ONNX; publish it if it passes the FP16
-    gate against Keras, measured by the engine itself on this GPU."""
-    from faceedge.export.tensorrt import build_fp16_engine
-
-    engine, cache, record = build_fp16_engine(fp32.path, profile, workspace_mib, timing_cache)
-    version = record["target"]["tensorrt"]
-    manifest = replace(
-        base,
-        model_id=base.model_id + "-trt-fp16",
-        format="tensorrt",
-        precision="fp16",
-        source={**base.source, "onnx": fp32.path.name, "onnx_sha256": fp32.manifest.files[fp32.path.name]},
-        tools={**base.tools, "tensorrt": version},
-        extra={**base.extra, **record, "rebuild": rebuild},
-    )
+def _publish(row: ArtifactFormat, context: ExportContext) -> ExportedArtifact:
+    """Build the artifact of ``row``; publish it if its predictions on the test split pass its gate."""
+    built = row.build(context, row)
+    tests, options = context.tests, context.record.options
+    measure_with = _measure_engine if row.format == "tensorrt" else _measure_onnx
 
     def measure(staged: Path):
-        with open_classifier(staged) as runner:
-            p_female = runner.predict(tests.chips)
-        checks = gate.parity_checks(tests.keras, p_female, probe_images, max_abs_diff=gate.MAX_FP16_ABS_DIFF)
-        accuracy = {
-            "measured_with": f"TensorRT {version} on {record['target']['gpu']}",
-            **_agreement(tests, p_female, probe_images),
-        }
-        return checks, accuracy, p_female
+        p_female, measured_with = measure_with(staged, tests, built.manifest)
+        accuracy = {"measured_with": measured_with, **_agreement(tests, p_female, options.probe_images)}
+        return tuple(row.gate(context, p_female)), accuracy, p_female
 
-    published = publish_gated(engine, path, manifest, measure)
-    if cache is not None:  # kept for the next build, once this one is accepted
-        timing_cache.parent.mkdir(parents=True, exist_ok=True)
-        timing_cache.write_bytes(cache)
+    published = publish_gated(
+        built.artifact, context.record.out / row.file_name(options.name), built.manifest, measure
+    )
+    if built.accepted is not None:
+        built.accepted()
     return published
 
 
-def _agreement(tests: _TestSet, p_female: np.ndarray, probe_images: int) -> dict:
+def _measure_onnx(staged: Path, tests: TestSet, manifest: Manifest) -> tuple[np.ndarray, str]:
+    """P(female) of the test chips from the staged ONNX, and what computed it."""
+    p_female = open_classifier(staged).predict(tests.chips)
+    return p_female, "onnxruntime CPUExecutionProvider"
+
+
+def _measure_engine(staged: Path, tests: TestSet, manifest: Manifest) -> tuple[np.ndarray, str]:
+    """P(female) of the test chips from the staged engine, on this GPU, and what computed it."""
+    with open_classifier(staged) as runner:
+        p_female = runner.predict(tests.chips)
+    target = manifest.extra["target"]
+    return p_female, f"TensorRT {target['tensorrt']} on {target['gpu']}"
+
+
+def _agreement(tests: TestSet, p_female: np.ndarray, probe_images: int) -> dict:
     """An artifact's test accuracy and how closely it follows the Keras model."""
     probe = min(probe_images, len(tests.chips))
     return {
@@ -286,14 +171,6 @@ def _agreement(tests: _TestSet, p_female: np.ndarray, probe_images: int) -> dict
         "probe_images": probe,
         "decision_disagreement_vs_keras": float(np.mean((p_female >= 0.5) != (tests.keras >= 0.5))),
     }
-
-
-def _copy(proto):
-    import onnx
-
-    copy = onnx.ModelProto()
-    copy.CopyFrom(proto)
-    return copy
 
 
 def _framing(images: UtkFace) -> dict:
@@ -325,8 +202,8 @@ def _base_manifest(model: Path, keras_model, size: int, nchw: bool, opset: int, 
     return Manifest(
         model_id=f"gender-{arch}-{size}px-{source_hash[:8]}",
         task="gender",
-        format="onnx",
-        precision="fp32",
+        format=FP32.format,
+        precision=FP32.precision,
         files={},
         inputs=(
             TensorSpec(INPUT_NAME, shape, "float32", "NCHW" if nchw else "NHWC", "RGB", scale=1.0, mean=0.0),
@@ -355,24 +232,3 @@ def _training_record(model: Path) -> TrainingRecord | None:
     """
     path = model.parent / TRAINING_FILE
     return read_training_record(path) if path.is_file() else None
-
-
-def _publish(
-    proto,
-    path: Path,
-    manifest: Manifest,
-    tests: _TestSet,
-    gate_of: Callable[[np.ndarray], Iterable[gate.GateCheck]],
-    probe_images: int,
-) -> ExportedArtifact:
-    """Publish ``proto`` if its predictions on the test split pass ``gate_of``."""
-
-    def measure(staged: Path):
-        p_female = open_classifier(staged).predict(tests.chips)
-        accuracy = {
-            "measured_with": "onnxruntime CPUExecutionProvider",
-            **_agreement(tests, p_female, probe_images),
-        }
-        return tuple(gate_of(p_female)), accuracy, p_female
-
-    return publish_gated(proto, path, manifest, measure)

@@ -68,10 +68,12 @@ def check_engine_target(manifest: Manifest, here: GpuTarget, source: str) -> Non
         if wanted[key] != value
     ]
     if differences:
-        rebuild = manifest.extra.get("rebuild", "faceedge export gender MODEL --data UTKFACE --trt-fp16")
+        # The command the export stage rendered from its record of how this engine was made.
+        rebuild = manifest.extra.get("rebuild")
+        how = f"rebuild it here with: {rebuild}" if rebuild else "rebuild it on this machine"
         raise ModelError(
             f"{source} was built for another machine: {', '.join(differences)}. TensorRT engines do not "
-            f"move between TensorRT versions or GPU models; rebuild it here with: {rebuild}"
+            f"move between TensorRT versions or GPU models; {how}"
         )
 
 
