@@ -332,6 +332,52 @@ def test_the_rebuild_command_is_rendered_from_the_record_and_parses_back_to_it(m
         assert options == dataclasses.replace(record.options, formats=formats, **unshaped)
 
 
+def test_the_engine_row_records_its_build_and_rebuild_command_and_keeps_the_timing_cache(
+    source, tmp_path, monkeypatch
+):
+    """The TensorRT row on a CPU: the engine's build and its measurement stand in, the rest is real."""
+    import dataclasses
+
+    from faceedge.export import formats, gender, tensorrt
+    from faceedge.export.options import RECORD_KEY, ExportOptions, ExportRecord, rebuild_command
+    from faceedge.manifest import sha256_file
+
+    model, data = source
+    target = {"tensorrt": "10.0.0", "gpu": "Stand-in GPU", "compute_capability": "9.0"}
+
+    def build(onnx_path, profile, workspace_mib, timing_cache):
+        built = {
+            "target": target,
+            "profile": profile.to_dict(),
+            "fp16_layers": 3,
+            "workspace_mib": workspace_mib,
+        }
+        return onnx_path.read_bytes(), b"timings", built
+
+    monkeypatch.setattr(tensorrt, "build_fp16_engine", build)
+    rows = tuple(dataclasses.replace(row, check_first=None) for row in formats.FORMATS)
+    monkeypatch.setattr(formats, "FORMATS", rows)
+    monkeypatch.setattr(gender, "_measure_engine", lambda staged, tests, manifest: (tests.keras, "stand-in"))
+
+    out = tmp_path / "out"
+    options = ExportOptions(formats=("fp32", "trt_fp16"), workspace_mib=256)
+    fp32, engine = gender.export_gender(model, out, data, options)
+    manifest = engine.manifest
+    assert engine.path == out / "gender_trt_fp16.engine"
+    assert (manifest.format, manifest.precision) == ("tensorrt", "fp16")
+    assert manifest.model_id == fp32.manifest.model_id + "-trt-fp16"
+    assert manifest.source["onnx"] == "gender.onnx" and manifest.source["onnx_sha256"] == sha256_file(
+        fp32.path
+    )
+    assert manifest.tools["tensorrt"] == "10.0.0" and manifest.extra["target"] == target
+    assert manifest.extra["workspace_mib"] == 256 and manifest.accuracy["measured_with"] == "stand-in"
+    record = ExportRecord.from_dict(manifest.extra[RECORD_KEY])
+    assert record.options == options and manifest.extra["rebuild"] == rebuild_command(record, "trt_fp16")
+    engine_flags = "--trt-fp16 --min-batch 1 --opt-batch 8 --max-batch 64 --workspace-mib 256"
+    assert manifest.extra["rebuild"].endswith(f"{engine_flags} --timing-cache {out / 'timing.cache'}")
+    assert (out / "timing.cache").read_bytes() == b"timings"  # kept once the engine was accepted
+
+
 def _triton_model_config():
     """Triton's own ModelConfig message, read from the tritonclient package without its gRPC stack."""
     import importlib.util

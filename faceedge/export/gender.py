@@ -115,7 +115,7 @@ def export_gender(
     artifacts = []
     for row in rows:  # FP32 first: the others are built from it, INT8 is gated against it
         artifacts.append(_publish(row, context))
-        if row is FP32:
+        if row.name == FP32.name:
             context = replace(context, fp32=artifacts[-1])
     if options.triton_dir is not None:
         for folder in write_triton_repository(artifacts, options.triton_dir, options.triton):
