@@ -35,7 +35,7 @@ def measure(
     tests = read_split(split_file).apply(load_utkface(data), "test")
     samples = tests.samples[:limit] if limit else tests.samples
     pipeline = FacePipeline(
-        model, backend="cpu", detector=detector, detector_model=detector_model, track=False
+        model=model, backend="cpu", detector=detector, detector_model=detector_model, track=False
     )
     size = pipeline.classifier.input_size
     labels, alone, served, found, several = [], [], [], [], 0

@@ -27,7 +27,7 @@ def pipeline_fps(model: str | None, video: str | None, loops: int, backend: str,
     from faceedge.runtime.run import run_pipeline
     from faceedge.runtime.sources import SourceSpec, open_source
 
-    with FacePipeline(model, backend=backend, classify_every=every) as pipeline:
+    with FacePipeline(model=model, backend=backend, classify_every=every) as pipeline:
         warm = open_source(SourceSpec("demo") if video is None else SourceSpec("video", video))
         run_pipeline(warm, pipeline, max_frames=30)  # sessions and caches warm
         source = open_source(SourceSpec("demo", loop=loops) if video is None else SourceSpec("video", video))

@@ -148,6 +148,28 @@ def test_user_errors_are_one_clear_line_and_exit_code(args, code, message):
     assert "Traceback" not in result.output
 
 
+def test_run_and_serve_take_the_same_pipeline_options_and_the_backends_of_the_table():
+    from faceedge.runtime.backends import backend_names
+
+    shared = ("--model", "--backend", "--detector", "--detector-model", "--min-score", "--nms-iou")
+    helps = {
+        command: runner.invoke(app, [command, "--help"], terminal_width=200) for command in ("run", "serve")
+    }
+    for command, result in helps.items():
+        assert result.exit_code == 0, result.output
+        options = re.findall(r"^\s+(--[a-z-]+)", result.output, re.MULTILINE)
+        # In the order they always had: after the command's first options, --cache-dir last.
+        at = options.index("--model")
+        assert tuple(options[at : at + 7]) == (*shared, "--min-face"), command
+        assert options[-2:] == ["--cache-dir", "--help"], command
+        assert "|".join(backend_names()) in result.output
+
+
+def test_a_library_error_naming_an_option_says_the_flag_at_the_command_line():
+    result = runner.invoke(app, ["run", "--source", "demo", "--detector", "yunet", "--no-display"])
+    assert "`detector_model`" not in result.output and "--detector-model" in result.output
+
+
 def test_asking_for_a_window_without_a_display_is_an_error(monkeypatch):
     monkeypatch.delenv("DISPLAY", raising=False)
     monkeypatch.delenv("WAYLAND_DISPLAY", raising=False)

@@ -53,9 +53,18 @@ def test_results_are_frozen_dataclasses_with_what_integrators_need(pipeline, dem
 
 def test_all_faces_of_a_frame_go_to_the_classifier_in_one_call(monkeypatch):
     class FiftyFaces:
-        name = "grid"
+        """A detector of the FaceDetector protocol that finds fifty faces in a grid."""
 
-        def detect(self, bgr):
+        name = "grid"
+        backend = None
+
+        def prepare(self, bgr):
+            return None
+
+        def close(self):
+            pass
+
+        def detect(self, bgr, prepared=None):
             names = ("right_eye", "left_eye", "mouth_centre")
             faces = []
             for i in range(50):
@@ -65,6 +74,7 @@ def test_all_faces_of_a_frame_go_to_the_classifier_in_one_call(monkeypatch):
             return faces
 
     with FacePipeline(backend="cpu") as pipeline:
+        pipeline.detector.close()
         pipeline.detector = FiftyFaces()
         batches = _count_batches(monkeypatch, pipeline.classifier.backend)
         result = pipeline.process(np.full((600, 1100, 3), 120, np.uint8))
@@ -111,6 +121,43 @@ def test_a_frame_that_is_not_bgr_uint8_is_a_programming_error(pipeline):
         pipeline.process(np.zeros((10, 10, 3), np.uint16))
 
 
+@pytest.mark.parametrize(
+    ("frame", "said"),
+    [
+        (None, "not None"),  # what a failed cv2.VideoCapture.read() gives
+        ([[[0, 0, 0]]], "not a list"),
+        (np.zeros((0, 0, 3), np.uint8), r"not an empty array \(0, 0, 3\)"),
+        (np.zeros((0, 640, 3), np.uint8), r"not an empty array \(0, 640, 3\)"),
+    ],
+)
+def test_what_is_not_a_frame_is_a_value_error_that_says_what_it_got(pipeline, frame, said):
+    with pytest.raises(ValueError, match=said):
+        pipeline.process(frame)
+    with pytest.raises(ValueError, match=said):
+        pipeline.prepare(frame)
+
+
+def test_a_pipeline_is_made_from_one_config_or_keyword_fields_of_it():
+    from faceedge.runtime import PipelineConfig
+
+    with FacePipeline(PipelineConfig(backend="cpu", track=False, min_face=40)) as pipeline:
+        assert pipeline.config == PipelineConfig(backend="cpu", track=False, min_face=40)
+        assert pipeline.tracker is None and pipeline.cropper.min_face == 40
+    with pytest.raises(ValueError, match=r"min_score must be in \[0, 1\], not 5.0"):
+        FacePipeline(backend="cpu", min_score=5.0)  # checked before any model opens
+    with pytest.raises(TypeError, match="not min_faces"):
+        FacePipeline(backend="cpu", min_faces=40)
+    with pytest.raises(TypeError, match="pass a model as FacePipeline\\(model=...\\)"):
+        FacePipeline("gender.onnx")
+
+
+def test_the_tracker_labels_with_the_classifier_manifest_labels(pipeline):
+    classifier = pipeline.classifier
+    tracker = pipeline.tracker
+    assert (tracker.positive, tracker.negative) == (classifier.positive, classifier.negative)
+    assert tracker.threshold == classifier.threshold
+
+
 def test_backends_say_what_really_runs(pipeline):
     assert pipeline.backends == {
         "classifier": "cpu fp32 (CPUExecutionProvider)",
@@ -134,6 +181,9 @@ def test_the_integrators_entry_point_is_the_package():
     import faceedge.runtime.pipeline
 
     assert faceedge.runtime.FacePipeline is faceedge.runtime.pipeline.FacePipeline
+    for name in faceedge.runtime.__all__:
+        assert getattr(faceedge.runtime, name) is not None and name in dir(faceedge.runtime)
+    assert {"FacePipeline", "PipelineConfig", "TrackEvent"} <= set(faceedge.runtime.__all__)
     with pytest.raises(AttributeError, match="no attribute 'Pipeline'"):
         faceedge.runtime.Pipeline  # noqa: B018
 

@@ -20,15 +20,18 @@ pytest.importorskip("onnxruntime")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
+from faceedge.errors import ServerBusy  # noqa: E402
+from faceedge.runtime.config import PipelineConfig  # noqa: E402
 from faceedge.runtime.server import ServeOptions, create_app  # noqa: E402
-from faceedge.runtime.server.batcher import BatchingAnalyzer, ServerBusy  # noqa: E402
+from faceedge.runtime.server.batcher import BatchingAnalyzer  # noqa: E402
 
 KIB = 1 << 10
+CPU = PipelineConfig(backend="cpu")
 
 
 @pytest.fixture(scope="module")
 def client():
-    with TestClient(create_app(ServeOptions(backend="cpu"))) as client:
+    with TestClient(create_app(ServeOptions(pipeline=CPU))) as client:
         yield client
 
 
@@ -125,7 +128,7 @@ def test_a_decompression_bomb_is_refused_before_its_pixels_are_decoded(client, m
 def test_uploads_over_the_size_limit_are_refused_whether_announced_or_streamed(astronaut_jpeg):
     limit = 16 * KIB
     assert len(astronaut_jpeg) > limit
-    with TestClient(create_app(ServeOptions(backend="cpu", max_upload_bytes=limit))) as small:
+    with TestClient(create_app(ServeOptions(pipeline=CPU, max_upload_bytes=limit))) as small:
         announced = small.post("/v1/analyze", content=astronaut_jpeg, headers={"Content-Type": "image/jpeg"})
         streamed = small.post(
             "/v1/analyze",
@@ -176,7 +179,7 @@ def test_uploads_are_never_written_to_disk(client, astronaut, monkeypatch):
 
 
 def test_an_api_key_guards_the_api_but_not_the_page_or_health(astronaut_jpeg):
-    with TestClient(create_app(ServeOptions(backend="cpu", api_key="s3cret"))) as guarded:
+    with TestClient(create_app(ServeOptions(pipeline=CPU, api_key="s3cret"))) as guarded:
         image = {"Content-Type": "image/jpeg"}
         assert guarded.post("/v1/analyze", content=astronaut_jpeg, headers=image).status_code == 401
         wrong = guarded.post("/v1/analyze", content=astronaut_jpeg, headers={**image, "X-API-Key": "nope"})
@@ -337,7 +340,7 @@ def test_a_busy_server_answers_503_with_retry_after(client, astronaut_jpeg, monk
 
 
 def test_a_stopped_worker_shows_in_health_and_refuses_work(astronaut_jpeg):
-    with TestClient(create_app(ServeOptions(backend="cpu"))) as stopped:
+    with TestClient(create_app(ServeOptions(pipeline=CPU))) as stopped:
         stopped.app.state.analyzer.close()
         health = stopped.get("/healthz")
         assert health.status_code == 503 and health.json()["status"] == "stopped"
@@ -348,7 +351,7 @@ def test_a_stopped_worker_shows_in_health_and_refuses_work(astronaut_jpeg):
 
 
 def test_the_app_serves_again_after_its_lifespan_restarts(astronaut_jpeg):
-    app = create_app(ServeOptions(backend="cpu"))
+    app = create_app(ServeOptions(pipeline=CPU))
     for _ in range(2):
         with TestClient(app) as client:
             response = client.post(

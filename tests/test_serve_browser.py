@@ -32,9 +32,10 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture(scope="module")
 def page_url():
+    from faceedge.runtime.config import PipelineConfig
     from faceedge.runtime.server import ServeOptions
 
-    with running_server(ServeOptions(backend="cpu")) as url:
+    with running_server(ServeOptions(pipeline=PipelineConfig(backend="cpu"))) as url:
         yield url
 
 
@@ -83,12 +84,13 @@ def test_a_file_that_is_not_an_image_is_refused_on_the_page(page_url, browser_pa
 
 
 def test_the_page_asks_for_the_key_of_a_guarded_server(browser_page, astronaut, tmp_path):
+    from faceedge.runtime.config import PipelineConfig
     from faceedge.runtime.server import ServeOptions
 
     photo = tmp_path / "astronaut.png"
     photo.write_bytes(encode_image(".png", astronaut))
     page = browser_page
-    with running_server(ServeOptions(backend="cpu", api_key="door-7")) as url:
+    with running_server(ServeOptions(pipeline=PipelineConfig(backend="cpu"), api_key="door-7")) as url:
         page.goto(url)
         sync_api.expect(page.locator("#api-key")).to_be_visible()
         page.set_input_files("#file", str(photo))

@@ -13,9 +13,11 @@ schemathesis = pytest.importorskip("schemathesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from schemathesis.specs.openapi.checks import positive_data_acceptance  # noqa: E402
 
+from faceedge.runtime.config import PipelineConfig  # noqa: E402
 from faceedge.runtime.server import ServeOptions, create_app  # noqa: E402
 
 KEY = "fuzz-key"
+CPU = PipelineConfig(backend="cpu")
 OPERATIONS = [("/v1/analyze", "POST"), ("/healthz", "GET"), ("/metrics", "GET")]
 POSITIVE, NEGATIVE = schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE
 # The GET operations take no parameters: nothing about them can be generated against the schema.
@@ -29,7 +31,7 @@ FUZZED = [
 
 @pytest.fixture(scope="module")
 def api_schema():
-    app = create_app(ServeOptions(backend="cpu", api_key=KEY))
+    app = create_app(ServeOptions(pipeline=CPU, api_key=KEY))
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     assert {(path, method) for path, method in OPERATIONS} <= {
         (operation.path, operation.method.upper()) for operation in _operations(schema)

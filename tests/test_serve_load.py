@@ -13,10 +13,11 @@ pytest.importorskip("httpx")
 
 def test_the_load_harness_reports_every_level_and_no_failure(astronaut):
     from faceedge.bench.load import load_markdown, run_load
+    from faceedge.runtime.config import PipelineConfig
     from faceedge.runtime.server import ServeOptions
 
     body = encode_image(".jpg", astronaut, (1, 90))
-    with running_server(ServeOptions(backend="cpu")) as url:
+    with running_server(ServeOptions(pipeline=PipelineConfig(backend="cpu"))) as url:
         levels = run_load(url, body, levels=(1, 4), requests=12, max_seconds=60)
     assert [level.clients for level in levels] == [1, 4]
     for level in levels:

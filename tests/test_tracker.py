@@ -144,6 +144,15 @@ def test_a_genuinely_changing_p_female_flips_the_label_once():
     assert tracked[-1].p_female == pytest.approx(0.9, abs=1e-3)
 
 
+def test_the_labels_are_the_ones_given_as_the_classifier_manifest_names_them():
+    p = [0.1] * 20 + [0.9] * 30
+    tracker = FaceTracker(positive="woman", negative="man")
+    labels = [step(tracker, t, [box(100, 100)], p[t])[0][0].gender for t in range(50)]
+    assert labels == ["man"] * 22 + ["woman"] * 28  # as with female/male, above
+    (end,) = [e for e in tracker.finish() if e.kind == "end"]
+    assert end.gender == "woman"
+
+
 # Events
 
 

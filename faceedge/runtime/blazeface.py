@@ -173,6 +173,10 @@ class BlazeFaceDetector:
             )
         return faces
 
+    def close(self) -> None:
+        """Free the backend (a GPU backend holds device memory)."""
+        self.backend.close()
+
 
 @dataclass(frozen=True)
 class _Params:

@@ -4,31 +4,32 @@ functions."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
+import inspect
 import json
 import logging
 import sys
 import time
+from collections.abc import Callable, Iterator
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from faceedge.errors import FaceedgeError
+from faceedge.runtime.backends import backend_names
+from faceedge.runtime.config import CLASSIFY_EVERY, MIN_FACE, PipelineConfig
 from faceedge.runtime.detection import DetectorChoice
-from faceedge.runtime.pipeline import CLASSIFY_EVERY, MIN_FACE
 from faceedge.runtime.server.options import ServeOptions
 
 _SERVE = ServeOptions()  # the server's defaults, shown by --help
 
 log = logging.getLogger(__name__)
 
-
-class BackendChoice(str, Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-    tensorrt = "tensorrt"
-    trt_engine = "trt-engine"
+# The values --backend takes: `auto` and the rows of the backend table, in its order (fastest first).
+BackendChoice = Enum("BackendChoice", [(name, name) for name in backend_names()], type=str)
 
 
 class SourceChoice(str, Enum):
@@ -60,6 +61,81 @@ MinFaceOption = Annotated[
 CacheDirOption = Annotated[Path | None, typer.Option(help="Where the TensorRT provider caches its engines.")]
 
 
+def pipeline_config(
+    model: ModelOption = None,
+    backend: BackendOption = BackendChoice.auto,
+    detector: DetectorOption = DetectorChoice.short,
+    detector_model: DetectorModelOption = None,
+    min_score: MinScoreOption = None,
+    nms_iou: NmsIouOption = None,
+    min_face: MinFaceOption = MIN_FACE,
+    cache_dir: CacheDirOption = None,
+) -> PipelineConfig:
+    """The pipeline options `run` and `serve` share, as the one :class:`PipelineConfig` they make;
+    its signature is those options (see :func:`_with_pipeline_options`)."""
+    return PipelineConfig(
+        model=model,
+        backend=BackendChoice(backend).value,
+        detector=detector,
+        detector_model=detector_model,
+        min_score=min_score,
+        nms_iou=nms_iou,
+        min_face=min_face,
+        cache_dir=cache_dir,
+    )
+
+
+def _with_pipeline_options(after: str) -> Callable[[Callable], Callable]:
+    """A command taking ``pipeline: PipelineConfig`` becomes one with the options of
+    :func:`pipeline_config` instead, listed after its option ``after`` (``--cache-dir`` last), and
+    receives the config they make. Typer reads the options from the signature made here."""
+    shared = list(inspect.signature(pipeline_config, eval_str=True).parameters.values())
+    first, last = shared[:-1], shared[-1:]  # --cache-dir, the least used, stays at the end
+
+    def decorate(command: Callable) -> Callable:
+        own = [
+            p for p in inspect.signature(command, eval_str=True).parameters.values() if p.name != "pipeline"
+        ]
+        at = [p.name for p in own].index(after) + 1
+        parameters = [*own[:at], *first, *own[at:], *last]
+
+        @functools.wraps(command)
+        def with_options(**options):
+            config = pipeline_config(**{p.name: options.pop(p.name) for p in shared})
+            return command(pipeline=config, **options)
+
+        with_options.__signature__ = inspect.Signature(parameters, return_annotation=None)
+        with_options.__annotations__ = {p.name: p.annotation for p in parameters}
+        return with_options
+
+    return decorate
+
+
+# Library messages name an option as the Python API does (`detector_model`); the CLI says its flag.
+_FLAGS = {
+    "`detector_model`": "--detector-model",
+    "`json_path`": "--json",
+    "`events`": "--events",
+    "`display=False`": "--no-display",
+    "`api_key`": "--api-key",
+    "`allow_anonymous`": "--allow-anonymous",
+}
+
+
+@contextlib.contextmanager
+def _in_flag_words() -> Iterator[None]:
+    """Re-raise a user error with the options it names written as this CLI's flags."""
+    try:
+        yield
+    except FaceedgeError as exc:
+        message = str(exc)
+        for name, flag in _FLAGS.items():
+            message = message.replace(name, flag)
+        exc.args = (message,)
+        raise
+
+
+@_with_pipeline_options(after="loop")
 def run(
     camera: Annotated[int | None, typer.Option(help="Read camera N (0 is the first).")] = None,
     video: Annotated[str | None, typer.Option(help="Read a video file.")] = None,
@@ -69,13 +145,6 @@ def run(
         SourceChoice | None, typer.Option(help="`demo`: the short clip that ships with faceedge.")
     ] = None,
     loop: Annotated[int, typer.Option(min=1, help="Play the demo clip or the video this many times.")] = 1,
-    model: ModelOption = None,
-    backend: BackendOption = BackendChoice.auto,
-    detector: DetectorOption = DetectorChoice.short,
-    detector_model: DetectorModelOption = None,
-    min_score: MinScoreOption = None,
-    nms_iou: NmsIouOption = None,
-    min_face: MinFaceOption = MIN_FACE,
     classify_every: Annotated[
         int, typer.Option(min=1, help="Classify each tracked face every N frames (new faces at once).")
     ] = CLASSIFY_EVERY,
@@ -99,7 +168,8 @@ def run(
         typer.Option("--display/--no-display", help="Show a window (default: when a display exists)."),
     ] = None,
     max_frames: Annotated[int | None, typer.Option(min=1, help="Stop after this many frames.")] = None,
-    cache_dir: CacheDirOption = None,
+    *,
+    pipeline: PipelineConfig,
 ) -> None:
     """Detect faces and recognise their gender in a camera, video, stream, images or the demo clip."""
     from faceedge.runtime.run import RunOptions
@@ -114,24 +184,16 @@ def run(
         rtsp=rtsp,
         demo=source is SourceChoice.demo,
         loop=loop,
-        model=model,
-        backend=backend.value,
-        detector=detector.value,
-        detector_model=detector_model,
-        min_score=min_score,
-        nms_iou=nms_iou,
-        min_face=min_face,
-        classify_every=classify_every,
-        detect=not no_detect,
+        pipeline=dataclasses.replace(pipeline, classify_every=classify_every, detect=not no_detect),
         json_path=json_path,
         events=events,
         save=save,
         display=display,
         max_frames=max_frames,
-        cache_dir=cache_dir,
     )
     progress = _Progress() if sys.stderr.isatty() and display is False else None
-    summary = run_source(options, on_frame=progress)
+    with _in_flag_words():
+        summary = run_source(options, on_frame=progress)
     if progress is not None:
         progress.clear()
     for line in summary.lines():
@@ -190,18 +252,12 @@ def doctor(
         typer.echo(f"  {'ok ' if f.ok else ' - '} {f.name:<16} {f.detail}")
 
 
+@_with_pipeline_options(after="port")
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on (loopback unless an API key is set).")] = (
         "127.0.0.1"
     ),
     port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on.")] = 8000,
-    model: ModelOption = None,
-    backend: BackendOption = BackendChoice.auto,
-    detector: DetectorOption = DetectorChoice.short,
-    detector_model: DetectorModelOption = None,
-    min_score: MinScoreOption = None,
-    nms_iou: NmsIouOption = None,
-    min_face: MinFaceOption = MIN_FACE,
     max_upload_mb: Annotated[float, typer.Option(min=0.01, help="Largest upload accepted, in MiB.")] = (
         _SERVE.max_upload_bytes / (1 << 20)
     ),
@@ -222,7 +278,8 @@ def serve(
     allow_anonymous: Annotated[
         bool, typer.Option("--allow-anonymous", help="Serve a non-loopback address without an API key.")
     ] = False,
-    cache_dir: CacheDirOption = None,
+    *,
+    pipeline: PipelineConfig,
 ) -> None:
     """Serve the runtime over HTTP: POST /v1/analyze, /healthz, /metrics, and an upload page at /."""
     from faceedge.errors import require
@@ -233,17 +290,11 @@ def serve(
     if not logging.getLogger().isEnabledFor(logging.DEBUG):
         _quiet_opencv()
     options = ServeOptions(
-        model=model,
-        backend=backend.value,
-        detector=detector.value,
-        detector_model=detector_model,
-        min_score=min_score,
-        nms_iou=nms_iou,
-        min_face=min_face,
+        pipeline=pipeline,
         max_upload_bytes=int(max_upload_mb * (1 << 20)),
         max_pixels=int(max_megapixels * 1_000_000),
         max_batch=max_batch,
         api_key=api_key or None,
-        cache_dir=cache_dir,
     )
-    serve_http(options, host, port, allow_anonymous)
+    with _in_flag_words():
+        serve_http(options, host, port, allow_anonymous)

@@ -19,6 +19,7 @@ import numpy as np
 from faceedge.errors import ModelError
 from faceedge.imaging import chip_to_input
 from faceedge.manifest import Manifest
+from faceedge.runtime.config import MIN_FACE
 from faceedge.runtime.detection import Detection
 
 ANCHOR_POINTS = ("right_eye", "left_eye", "mouth_centre")
@@ -74,7 +75,7 @@ class FaceCropper:
     (see :meth:`large_enough`).
     """
 
-    def __init__(self, template: ChipTemplate, input_size: int, min_face: int = 20) -> None:
+    def __init__(self, template: ChipTemplate, input_size: int, min_face: int = MIN_FACE) -> None:
         self.template = template
         self.input_size = input_size
         self.min_face = min_face

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from faceedge.runtime.backends import Backend
 
 
 @dataclass(frozen=True)
@@ -33,11 +36,27 @@ class Detection:
 
 
 class FaceDetector(Protocol):
-    """Finds faces in a BGR image; an empty list when there are none, never None."""
+    """Finds faces in a BGR image; an empty list when there are none, never None.
+
+    ``backend`` is the inference backend that runs the detector's model, or None where the
+    detector runs on OpenCV's own inference (YuNet).
+    """
 
     name: str
+    backend: Backend | None
 
-    def detect(self, bgr: np.ndarray) -> list[Detection]: ...
+    def prepare(self, bgr: np.ndarray) -> object | None:
+        """The part of :meth:`detect`'s work on ``bgr`` that can be done ahead, in another thread
+        (a resize), for :meth:`detect` only; None for a detector with nothing to do ahead."""
+        ...
+
+    def detect(self, bgr: np.ndarray, prepared: object | None = None) -> list[Detection]:
+        """The faces in ``bgr``; ``prepared`` is :meth:`prepare`'s result for it, or None."""
+        ...
+
+    def close(self) -> None:
+        """Free what the detector holds (device memory); a no-op for one that holds nothing."""
+        ...
 
 
 class DetectorChoice(str, Enum):

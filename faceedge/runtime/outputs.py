@@ -105,7 +105,7 @@ class Display:
             self._open = True
             key = cv2.waitKey(1) & 0xFF
         except cv2.error as exc:
-            raise OutputError(f"cannot open a window ({exc.err}); run with --no-display") from exc
+            raise OutputError(f"cannot open a window ({exc.err}); run with `display=False`") from exc
         return key not in (ord("q"), 27)
 
     def close(self) -> None:

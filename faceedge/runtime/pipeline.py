@@ -28,6 +28,7 @@ from faceedge.bundled import bundled_path
 from faceedge.errors import ModelError
 from faceedge.imaging import chip_to_input
 from faceedge.runtime.classifier import GenderClassifier
+from faceedge.runtime.config import PipelineConfig
 from faceedge.runtime.crop import ChipTemplate, FaceCropper
 from faceedge.runtime.detection import Detection, DetectorChoice, FaceDetector
 from faceedge.runtime.tracker import FaceTracker, TrackEvent
@@ -35,11 +36,6 @@ from faceedge.runtime.tracker import FaceTracker, TrackEvent
 log = logging.getLogger(__name__)
 
 STAGES = ("detect", "crop", "classify", "track")
-# A tracked face is classified again every third frame (ten times a second at 30 FPS); its label is
-# smoothed over frames anyway, and on a 2-core CPU this lifts the demo from about 110 to 180 FPS
-# (benchmarks/pipeline_speed.py).
-CLASSIFY_EVERY = 3
-MIN_FACE = 20  # pixels: narrower faces are not classified
 
 
 @dataclass(frozen=True)
@@ -101,7 +97,7 @@ def open_detector(
         from faceedge.runtime.yunet import YuNetDetector
 
         if model is None:
-            raise ModelError("YuNet is not bundled: pass its ONNX file with --detector-model")
+            raise ModelError("YuNet is not bundled: pass its ONNX file with `detector_model`")
         kwargs = {k: v for k, v in (("min_score", min_score), ("nms_iou", nms_iou)) if v is not None}
         return YuNetDetector(model, **kwargs)
     from faceedge.runtime.blazeface import BlazeFaceDetector
@@ -119,58 +115,66 @@ def _detector_backend(backend: str) -> str:
 class FacePipeline:
     """Detection, crops, one batched classification and tracking, for frame after frame.
 
-    Args:
-        model: a gender artifact (``.onnx`` or ``.engine`` with its manifest); the bundled FP32
-            ONNX model by default.
-        backend: ``auto`` (the fastest that works here), ``cpu``, ``cuda``, ``tensorrt`` or
-            ``trt-engine``. An explicit choice that cannot run here is an error.
-        detector, detector_model, min_score, nms_iou: see :func:`open_detector`.
-        detect: ``False`` treats every frame as one face chip already (datasets of crops).
-        track: ``False`` classifies every frame on its own (still images); no track ids.
-        min_face: faces narrower than this many pixels are not classified.
-        classify_every: with tracking, classify each tracked face every this many frames (new
-            faces at once) and keep its smoothed probability in between; 1 classifies every face
-            of every frame. Without tracking every face of every frame is classified.
+    ``FacePipeline()`` runs the bundled models on the fastest backend that works here. A
+    :class:`PipelineConfig` says otherwise, and keyword arguments replace single fields of it:
+    ``FacePipeline(backend="cpu", track=False)`` is ``FacePipeline(PipelineConfig(backend="cpu",
+    track=False))``.
 
     Raises:
+        ValueError: a field out of its range (see :class:`PipelineConfig`).
+        TypeError: a keyword that is not a field of PipelineConfig, or a config that is not one.
         ModelError, BackendError: a model that does not load or a backend that cannot run here.
     """
 
-    def __init__(
-        self,
-        model: str | Path | None = None,
-        backend: str = "auto",
-        detector: DetectorChoice | str = DetectorChoice.short,
-        detector_model: str | Path | None = None,
-        min_score: float | None = None,
-        nms_iou: float | None = None,
-        detect: bool = True,
-        track: bool = True,
-        min_face: int = MIN_FACE,
-        classify_every: int = CLASSIFY_EVERY,
-        cache_dir: Path | None = None,
-    ) -> None:
-        if classify_every < 1:
-            raise ValueError(f"classify_every must be 1 or more, not {classify_every}")
-        self.classify_every = classify_every
-        self.classifier = GenderClassifier(model or bundled_path("gender"), backend, cache_dir)
+    def __init__(self, config: PipelineConfig | None = None, **overrides) -> None:
+        if config is not None and not isinstance(config, PipelineConfig):
+            # The model used to be the first argument: say how to pass it now.
+            raise TypeError(
+                f"FacePipeline takes a PipelineConfig, not a {type(config).__name__}; "
+                "pass a model as FacePipeline(model=...)"
+            )
+        config = config or PipelineConfig()
+        if overrides:
+            unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(PipelineConfig)})
+            if unknown:
+                raise TypeError(f"FacePipeline takes the fields of PipelineConfig, not {', '.join(unknown)}")
+            config = dataclasses.replace(config, **overrides)
+        self.config = config
+        self.classify_every = config.classify_every
+        self.classifier = GenderClassifier(
+            config.model or bundled_path("gender"), config.backend, config.cache_dir
+        )
         self.detector: FaceDetector | None = None
         try:
-            if detect:
+            if config.detect:
                 template = ChipTemplate.from_manifest(self.classifier.manifest)
-                self.cropper = FaceCropper(template, self.classifier.input_size, min_face)
+                self.cropper = FaceCropper(template, self.classifier.input_size, config.min_face)
                 self.detector = open_detector(
-                    detector, detector_model, _detector_backend(backend), min_score, nms_iou, cache_dir
+                    config.detector,
+                    config.detector_model,
+                    _detector_backend(config.backend),
+                    config.min_score,
+                    config.nms_iou,
+                    config.cache_dir,
                 )
         except BaseException:
             self.classifier.close()  # a GPU backend holds device memory: free it before giving up
             raise
         self._track_ids = itertools.count(1)  # one counter: a track id is unique across streams
-        self.tracker = (
-            FaceTracker(threshold=self.classifier.threshold, ids=self._track_ids) if track else None
-        )
+        self.tracker = self._new_tracker() if config.track else None
         self._streams: dict[str, FaceTracker] = {}  # the tracks of each stream of process_streams
         self._frames = 0
+
+    def _new_tracker(self) -> FaceTracker:
+        """A tracker that labels with the classifier's own threshold and labels, drawing its ids
+        from the pipeline's one counter."""
+        classifier = self.classifier
+        return FaceTracker(
+            threshold=classifier.threshold,
+            positive=classifier.positive,
+            negative=classifier.negative,
+            ids=self._track_ids,
+        )
 
     @property
     def backends(self) -> dict[str, str]:
@@ -182,21 +186,30 @@ class FacePipeline:
 
         found = {"classifier": describe(self.classifier.backend)}
         if self.detector is not None:
-            backend = getattr(self.detector, "backend", None)
-            found["detector"] = describe(backend) if backend else "OpenCV DNN (CPU)"
+            backend = self.detector.backend
+            found["detector"] = describe(backend) if backend is not None else "OpenCV DNN (CPU)"
         return found
 
-    def prepare(self, bgr: np.ndarray):
+    def prepare(self, bgr: np.ndarray) -> object | None:
         """What of a frame's work can be done ahead, in another thread (the detector's resize), or
-        None; hand it to :meth:`process` with the same frame."""
-        prepare = getattr(self.detector, "prepare", None)
-        return prepare(bgr) if prepare is not None else None
+        None; hand it to :meth:`process` with the same frame.
+
+        Raises:
+            ValueError: ``bgr`` is not a BGR uint8 image ``(h, w, 3)`` with pixels.
+        """
+        _check_frame(bgr)
+        return self.detector.prepare(bgr) if self.detector is not None else None
 
     def process(
         self, bgr: np.ndarray, frame: int | None = None, source: str = "frame", prepared=None
     ) -> FrameResult:
         """The faces in one BGR uint8 frame ``(h, w, 3)``. ``frame`` defaults to a running count;
-        ``prepared`` is :meth:`prepare`'s result for this frame, where it was made ahead."""
+        ``prepared`` is :meth:`prepare`'s result for this frame, where it was made ahead.
+
+        Raises:
+            ValueError: ``bgr`` is not a BGR uint8 image ``(h, w, 3)`` with pixels (None, what a
+                failed ``cv2.VideoCapture.read()`` gives, a list, an empty array).
+        """
         index = self._frames if frame is None else frame
         self._frames = index + 1
         clock = _Clock()
@@ -229,21 +242,18 @@ class FacePipeline:
         if self.tracker is None:
             return None
         if source not in self._streams:
-            self._streams[source] = FaceTracker(threshold=self.classifier.threshold, ids=self._track_ids)
+            self._streams[source] = self._new_tracker()
         return self._streams[source]
 
     def _locate(self, bgr: np.ndarray, index: int, tracker, prepared, clock: _Clock) -> _Located:
         """Detection, the faces large enough, and the chips of those the classifier must see now."""
-        if bgr.ndim != 3 or bgr.shape[2] != 3 or bgr.dtype != np.uint8:
-            raise ValueError(f"a frame is BGR uint8 (h, w, 3), not {bgr.dtype} {bgr.shape}")
+        _check_frame(bgr)
         height, width = bgr.shape[:2]
         if self.detector is None:
             detections = [Detection((0.0, 0.0, float(width), float(height)), 1.0, (), ())]
             kept = [0]
         else:
-            detections = (
-                self.detector.detect(bgr, prepared) if prepared is not None else self.detector.detect(bgr)
-            )
+            detections = self.detector.detect(bgr, prepared)
             kept = self.cropper.large_enough(detections)
         clock.lap("detect")
         boxes = np.array([_clamp(detections[i].box, width, height) for i in kept], dtype=np.float64)
@@ -308,10 +318,10 @@ class FacePipeline:
         return events
 
     def close(self) -> None:
+        """Free the models (a GPU backend holds device memory)."""
         self.classifier.close()
-        backend = getattr(self.detector, "backend", None)
-        if backend is not None:
-            backend.close()
+        if self.detector is not None:
+            self.detector.close()
 
     def __enter__(self) -> FacePipeline:
         return self
@@ -343,6 +353,21 @@ class _Clock:
         now = time.perf_counter_ns()
         self.timings[stage] = self.timings.get(stage, 0.0) + (now - self._last) / 1e6
         self._last = now
+
+
+def _check_frame(bgr: np.ndarray) -> None:
+    """Refuse what is not a frame, saying what it is.
+
+    Raises:
+        ValueError: not a numpy array, not BGR uint8 ``(h, w, 3)``, or without pixels.
+    """
+    if not isinstance(bgr, np.ndarray):
+        got = "None (a failed read gives None)" if bgr is None else f"a {type(bgr).__name__}"
+        raise ValueError(f"a frame is a BGR uint8 numpy array (h, w, 3), not {got}")
+    if bgr.ndim != 3 or bgr.shape[2] != 3 or bgr.dtype != np.uint8:
+        raise ValueError(f"a frame is BGR uint8 (h, w, 3), not {bgr.dtype} {bgr.shape}")
+    if bgr.size == 0:
+        raise ValueError(f"a frame is BGR uint8 (h, w, 3) with pixels, not an empty array {bgr.shape}")
 
 
 def _clamp(box: tuple[float, float, float, float], width: int, height: int) -> tuple[float, ...]:

@@ -11,12 +11,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from faceedge.errors import FaceedgeError, OutputError, SourceError
+from faceedge.runtime.config import PipelineConfig
 from faceedge.runtime.outputs import Display, JsonLinesWriter, VideoSaver, display_available, draw
-from faceedge.runtime.pipeline import CLASSIFY_EVERY, MIN_FACE, STAGES, FacePipeline, FrameResult
+from faceedge.runtime.pipeline import STAGES, FacePipeline, FrameResult
 from faceedge.runtime.sources import FrameSource, SourceChoiceError, SourceSpec, open_source, prefetched
 
 log = logging.getLogger(__name__)
@@ -184,7 +185,8 @@ def _end_tracks(
 
 @dataclass(frozen=True)
 class RunOptions:
-    """Everything `faceedge run` takes; see :func:`run`. Exactly one source is set."""
+    """Everything `faceedge run` takes; see :func:`run`. Exactly one source is set; ``pipeline``
+    says how the frames are analysed (still images are never tracked, whatever it says)."""
 
     camera: int | None = None
     video: str | None = None
@@ -192,21 +194,12 @@ class RunOptions:
     rtsp: str | None = None
     demo: bool = False
     loop: int = 1
-    model: Path | None = None
-    backend: str = "auto"
-    detector: str = "short"
-    detector_model: Path | None = None
-    min_score: float | None = None
-    nms_iou: float | None = None
-    min_face: int = MIN_FACE
-    classify_every: int = CLASSIFY_EVERY
-    detect: bool = True
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     json_path: str | None = None  # "-" is stdout
     events: bool = False
     save: Path | None = None
     display: bool | None = None  # None: a window when there is a display
     max_frames: int | None = None
-    cache_dir: Path | None = None
 
     def check(self) -> None:
         """Refuse combinations that cannot work, before anything is opened.
@@ -216,12 +209,13 @@ class RunOptions:
                 :class:`SourceSpec`). OutputError: outputs that cannot be made.
         """
         _source_spec(self)
+        # Options are named as this class names them; the CLI says its flags instead.
         if self.events and self.json_path is None:
-            raise OutputError("--events chooses what --json writes: add --json [PATH]")
+            raise OutputError("`events` chooses what `json_path` writes: add `json_path`")
         if self.events and self.image is not None:
-            raise OutputError("--events needs tracks, and still images are not tracked")
+            raise OutputError("`events` needs tracks, and still images are not tracked")
         if self.display and not display_available():
-            raise OutputError("no display to show a window on; run with --no-display")
+            raise OutputError("no display to show a window on; run with `display=False`")
 
 
 # How the command line names each kind of source, for the message that asks for exactly one.
@@ -270,25 +264,12 @@ def run(options: RunOptions, on_frame=None) -> RunSummary:
     options.check()
     show = display_available() if options.display is None else options.display
     if options.display is None and not show:
-        log.info("no display found: running headless (--no-display)")
+        log.info("no display found: running headless")
     source = open_source(_source_spec(options))
     with contextlib.ExitStack() as opened:
         opened.callback(source.close)
-        pipeline = opened.enter_context(
-            FacePipeline(
-                options.model,
-                options.backend,
-                options.detector,
-                options.detector_model,
-                options.min_score,
-                options.nms_iou,
-                detect=options.detect,
-                track=options.image is None,
-                min_face=options.min_face,
-                classify_every=options.classify_every,
-                cache_dir=options.cache_dir,
-            )
-        )
+        config = options.pipeline if options.image is None else replace(options.pipeline, track=False)
+        pipeline = opened.enter_context(FacePipeline(config))
         for stage, what in pipeline.backends.items():
             log.info("%s: %s", stage, what)
         outputs = {

@@ -18,8 +18,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-FEMALE, MALE = "female", "male"
-
 # Weight of the newest frame in a track's velocity. One frame's motion alone carries the detector's
 # jitter twice (two noisy boxes); halving it still follows a face that turns within two frames.
 _VELOCITY_WEIGHT = 0.5
@@ -101,7 +99,9 @@ class FaceTracker:
     """Gives every face a track id that lasts across frames, smooths its gender, and reports arrivals.
 
     Args:
-        threshold: P(female) at or above which a new face is called female.
+        threshold: P(female) at or above which a new face is called ``positive``.
+        positive, negative: the labels at or above ``threshold`` and below it: the classifier's
+            manifest's (``GenderClassifier.positive`` and ``.negative``).
         iou_match: least IoU between a face and a track's expected box for them to be matched.
         max_missed: frames in a row a track may go unseen and still be matched again; one more ends it.
         min_hits: frames (not necessarily consecutive) a track must be seen in before it "starts".
@@ -116,6 +116,8 @@ class FaceTracker:
     def __init__(
         self,
         threshold: float = 0.5,
+        positive: str = "female",
+        negative: str = "male",
         iou_match: float = 0.3,
         max_missed: int = 15,
         min_hits: int = 3,
@@ -136,6 +138,7 @@ class FaceTracker:
             if not ok:
                 raise ValueError(message)
         self.threshold = threshold
+        self.positive, self.negative = positive, negative
         self.iou_match = iou_match
         self.max_missed = max_missed
         self.min_hits = min_hits
@@ -249,7 +252,12 @@ class FaceTracker:
 
     def _new_track(self, frame: int, box: np.ndarray, p: float) -> _Track:
         track = _Track(
-            next(self._ids), box.copy(), frame, p, FEMALE if p >= self.threshold else MALE, classified=frame
+            next(self._ids),
+            box.copy(),
+            frame,
+            p,
+            self.positive if p >= self.threshold else self.negative,
+            classified=frame,
         )
         self._tracks.append(track)
         return track
@@ -269,9 +277,9 @@ class FaceTracker:
         # are probabilities too, so the band means what it says.
         track.p_female = self.smoothing * p + (1 - self.smoothing) * track.p_female
         if track.p_female >= self.threshold + self.hysteresis:
-            track.gender = FEMALE
+            track.gender = self.positive
         elif track.p_female <= self.threshold - self.hysteresis:
-            track.gender = MALE
+            track.gender = self.negative
 
 
 def _checked(boxes: np.ndarray, p_female: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

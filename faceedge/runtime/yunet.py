@@ -47,18 +47,24 @@ class YuNetDetector:
             raise ValueError(f"max_side must be at least {MIN_SIDE} pixels, not {max_side}")
         path = Path(path)
         if not path.is_file():
-            raise ModelError(f"no YuNet model at {path}: pass its ONNX file with --detector-model")
+            raise ModelError(f"no YuNet model at {path}: pass its ONNX file with `detector_model`")
         try:
             self.model = cv2.FaceDetectorYN.create(str(path), "", (320, 320), min_score, nms_iou, top_k)
         except cv2.error as exc:
             raise ModelError(f"OpenCV cannot load {path} as a YuNet face detector: {exc}") from exc
         self.name = f"yunet:{path.name}"
+        self.backend = None  # OpenCV's own inference runs it, on the CPU
         self.max_side = max_side
         self.sha256 = sha256_file(path)
         self._size: tuple[int, int] | None = None
         log.info("YuNet detector %s (sha256 %s)", path, self.sha256[:12])
 
-    def detect(self, bgr: np.ndarray) -> list[Detection]:
+    def prepare(self, bgr: np.ndarray) -> None:
+        """None: YuNet does all its work in :meth:`detect`."""
+        return None
+
+    def detect(self, bgr: np.ndarray, prepared: None = None) -> list[Detection]:
+        """Faces in a BGR image, best first (an empty list when there are none)."""
         height, width = bgr.shape[:2]
         shrink = min(1.0, self.max_side / max(height, width))
         if shrink < 1.0:
@@ -81,3 +87,6 @@ class YuNetDetector:
             box = (float(row[0] * sx), float(row[1] * sy), float(row[2] * sx), float(row[3] * sy))
             faces.append(Detection(box, float(row[14]), points, KEYPOINTS))
         return faces
+
+    def close(self) -> None:
+        """Nothing to free: OpenCV's detector holds no device memory."""

@@ -21,14 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from faceedge.errors import FaceedgeError
+from faceedge.errors import ServerBusy
 from faceedge.runtime.pipeline import FacePipeline, FrameResult
 
 log = logging.getLogger(__name__)
-
-
-class ServerBusy(FaceedgeError):
-    """Too many images, or too many pixels, are already waiting for the pipeline (or it stopped)."""
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ def check_address(host: str, port: int, api_key: str | None, allow_anonymous: bo
     if api_key is None and not allow_anonymous and not is_loopback(host):
         raise ServeError(
             f"refusing to serve on {host} without an API key: anyone on the network could use it. "
-            f"Set --api-key or {API_KEY_ENV}, or pass --allow-anonymous"
+            f"Set `api_key` or {API_KEY_ENV}, or pass `allow_anonymous`"
         )
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, socket.SOCK_STREAM) as probe:

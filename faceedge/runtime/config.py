@@ -1,0 +1,78 @@
+"""How a :class:`~faceedge.runtime.pipeline.FacePipeline` is made: one frozen record, checked once.
+
+`faceedge run`, `faceedge serve` and integrators all build a :class:`PipelineConfig`; the pipeline,
+the run and the server read it and restate none of its fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from faceedge.runtime.backends import backend_names
+from faceedge.runtime.detection import DetectorChoice
+
+# A tracked face is classified again every third frame (ten times a second at 30 FPS); its label is
+# smoothed over frames anyway, and on a 2-core CPU this lifts the demo from about 110 to 180 FPS
+# (benchmarks/pipeline_speed.py).
+CLASSIFY_EVERY = 3
+MIN_FACE = 20  # pixels: narrower faces are not classified
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """What a pipeline runs and how; every field has the default of ``FacePipeline()``.
+
+    Args:
+        model: a gender artifact (``.onnx`` or ``.engine`` with its manifest); None: the bundled
+            FP32 ONNX model.
+        backend: ``auto`` (the fastest that works here) or a row of the backend table
+            (:func:`faceedge.runtime.backends.backend_names`). An explicit choice that cannot run
+            here is an error when the pipeline opens.
+        detector: bundled BlazeFace ``short`` or ``full`` range, or ``yunet`` (with
+            ``detector_model``); a :class:`DetectorChoice` or its value.
+        detector_model: the detector's file; None: the bundled one (YuNet is not bundled).
+        min_score, nms_iou: detection score threshold and merging overlap, in [0, 1]; None: the
+            detector model's own.
+        detect: False treats every frame as one face chip already (datasets of crops).
+        track: False classifies every frame on its own (still images); no track ids.
+        min_face: faces narrower than this many pixels (at least 1) are not classified.
+        classify_every: with tracking, classify each tracked face every this many frames (new
+            faces at once) and keep its smoothed probability in between; 1 classifies every face
+            of every frame. Without tracking every face of every frame is classified.
+        cache_dir: where the TensorRT provider caches its engines.
+
+    Raises:
+        ValueError: a field out of its range, an unknown backend or detector.
+    """
+
+    model: str | Path | None = None
+    backend: str = "auto"
+    detector: DetectorChoice = DetectorChoice.short
+    detector_model: str | Path | None = None
+    min_score: float | None = None
+    nms_iou: float | None = None
+    detect: bool = True
+    track: bool = True
+    min_face: int = MIN_FACE
+    classify_every: int = CLASSIFY_EVERY
+    cache_dir: Path | None = None
+
+    def __post_init__(self) -> None:
+        backends = backend_names()
+        if self.backend not in backends:
+            raise ValueError(f"unknown backend {self.backend!r}; choose one of {', '.join(backends)}")
+        try:
+            # Frozen: the detector's value ("yunet") is stored as its choice once, here.
+            object.__setattr__(self, "detector", DetectorChoice(self.detector))
+        except ValueError:
+            choices = ", ".join(choice.value for choice in DetectorChoice)
+            raise ValueError(f"unknown detector {self.detector!r}; choose one of {choices}") from None
+        for name in ("min_score", "nms_iou"):
+            value = getattr(self, name)
+            if value is not None and not 0 <= value <= 1:
+                raise ValueError(f"{name} must be in [0, 1], not {value}")
+        if self.min_face < 1:
+            raise ValueError(f"min_face must be 1 or more, not {self.min_face}")
+        if self.classify_every < 1:
+            raise ValueError(f"classify_every must be 1 or more, not {self.classify_every}")
