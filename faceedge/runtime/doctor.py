@@ -109,7 +109,8 @@ def gpu_findings() -> list[Finding]:
 
 def _backends() -> list[Finding]:
     """Open the bundled classifier on every ONNX Runtime backend and run one image through it; for
-    the native engine, find TensorRT and the GPU that an engine would be built for."""
+    the native engine, find TensorRT and the GPU that an engine would be built for; for Keras, find
+    TensorFlow."""
     from faceedge.bundled import bundled_path
     from faceedge.runtime.backends import BACKENDS, open_backend
 
@@ -117,7 +118,9 @@ def _backends() -> list[Finding]:
     model = bundled_path("gender")
     for kind in BACKENDS.values():
         if kind.artifact_suffix != ".onnx":
-            found.append(_engine_target(kind.name))
+            found.append(
+                _keras_found(kind.name) if kind.artifact_suffix == ".keras" else _engine_target(kind.name)
+            )
             continue
         backend = None
         try:
@@ -129,6 +132,15 @@ def _backends() -> list[Finding]:
             if backend is not None:
                 backend.close()
     return found
+
+
+def _keras_found(name: str) -> Finding:
+    import importlib.util
+
+    # Found, not imported: importing TensorFlow takes seconds and the runtime never needs it.
+    if importlib.util.find_spec("tensorflow") is None or importlib.util.find_spec("keras") is None:
+        return Finding("backend", name, False, "TensorFlow is not installed (extra 'train')")
+    return Finding("backend", name, True, "TensorFlow and Keras are installed: runs trained .keras models")
 
 
 def _engine_target(name: str) -> Finding:
