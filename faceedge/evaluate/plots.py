@@ -35,10 +35,7 @@ def plot_confusion(report: EvaluationReport, path: str | Path) -> Path:
     ax.set(
         xlabel="predicted", ylabel="true", title=f"Confusion matrix, accuracy {report.accuracy.accuracy:.2%}"
     )
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def plot_groups(report: EvaluationReport, path: str | Path) -> Path:
@@ -59,10 +56,7 @@ def plot_groups(report: EvaluationReport, path: str | Path) -> Path:
         bottom = min((g.ci_low for g in rows.values()), default=0.0)
         ax.set(title=title, ylim=(max(0.0, bottom - 0.02), 1.0), ylabel="accuracy")
     fig.suptitle(f"Accuracy per group (dashed: overall {report.accuracy.accuracy:.2%}; bars: 95% interval)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return Path(path)
+    return _save(fig, path)
 
 
 def plot_ages(age: AgeReport, path: str | Path) -> Path:
@@ -87,7 +81,14 @@ def plot_ages(age: AgeReport, path: str | Path) -> Path:
     bars.set_xticks(range(len(rows)), [f"{k}\nn={age.counts_by['age_group'][k]}" for k in rows], fontsize=8)
     bars.axhline(age.mae, color="black", linewidth=0.8, linestyle="--")
     bars.set(title="Age MAE per age group (dashed: overall)", ylabel="MAE (years)")
+    return _save(fig, path)
+
+
+def _save(fig, path: str | Path) -> Path:
+    """Lay out, write and close ``fig`` (pyplot keeps every figure open until it is closed)."""
+    from faceedge.plotting import pyplot
+
     fig.tight_layout()
     fig.savefig(path, dpi=110)
-    plt.close(fig)
+    pyplot().close(fig)
     return Path(path)

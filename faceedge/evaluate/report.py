@@ -37,8 +37,8 @@ from faceedge.evaluate.metrics import (
 )
 from faceedge.evaluate.plots import plot_ages, plot_confusion, plot_groups
 from faceedge.evaluate.predictors import open_classifier, predict_heads_with_flip
-from faceedge.runtime.classifier import GenderClassifier
 from faceedge.imaging import decode_chips
+from faceedge.runtime.classifier import GenderClassifier
 
 log = logging.getLogger(__name__)
 

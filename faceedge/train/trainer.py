@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class TrainResult:
+    """A finished run: its directory, the shipped model, its test-split report and its training record."""
+
     run_dir: Path
     model_path: Path
     evaluation: EvaluationReport
