@@ -153,7 +153,9 @@ def _parity(max_abs_diff: float):
 
     def checks(ctx: ExportContext, p_female: np.ndarray) -> tuple[gate.GateCheck, ...]:
         probe = ctx.record.options.probe_images
-        return gate.parity_checks(ctx.tests.keras, p_female, probe, max_abs_diff=max_abs_diff)
+        return gate.parity_checks(
+            ctx.tests.keras, p_female, probe, max_abs_diff=max_abs_diff, threshold=ctx.tests.threshold
+        )
 
     return checks
 

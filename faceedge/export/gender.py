@@ -49,9 +49,10 @@ class TestSet:
     chips: np.ndarray  # RGB uint8 (n, size, size, 3)
     keras: np.ndarray  # P(female) of the Keras model
     split_source: str
+    threshold: float  # the Keras model's decision threshold, which every artifact inherits
 
     def accuracy(self, p_female: np.ndarray) -> float:
-        return evaluate_predictions(self.images, p_female).accuracy.accuracy
+        return evaluate_predictions(self.images, p_female, self.threshold).accuracy.accuracy
 
     @cached_property
     def keras_accuracy(self) -> float:
@@ -98,7 +99,7 @@ def export_gender(
     test_images = split.apply(dataset, "test")
     chips = decode_chips([s.data for s in test_images.samples], size)
     keras_p = keras.predict(chips)
-    tests = TestSet(test_images, chips, keras_p, split_source)
+    tests = TestSet(test_images, chips, keras_p, split_source, keras.threshold)
     log.info("Keras: %.2f %% on %d test images (%s)", 100 * tests.keras_accuracy, len(chips), split_source)
 
     train = split.apply(dataset, "train")
@@ -106,7 +107,7 @@ def export_gender(
         framing = _framing_of(Path(options.framing_from))
     else:
         framing = _framing(train.sample(FRAMING_IMAGES, seed=0))
-    base = _base_manifest(model, keras_model, size, options.nchw, options.opset, framing)
+    base = _base_manifest(model, keras_model, size, options.nchw, options.opset, framing, keras.threshold)
     base = replace(base, extra={**base.extra, RECORD_KEY: record.to_dict()})
     out_dir.mkdir(parents=True, exist_ok=True)
     proto = keras_to_onnx(keras_model, options.opset, options.nchw)
@@ -169,7 +170,9 @@ def _agreement(tests: TestSet, p_female: np.ndarray, probe_images: int) -> dict:
         if probe
         else 0.0,
         "probe_images": probe,
-        "decision_disagreement_vs_keras": float(np.mean((p_female >= 0.5) != (tests.keras >= 0.5))),
+        "decision_disagreement_vs_keras": float(
+            np.mean((p_female >= tests.threshold) != (tests.keras >= tests.threshold))
+        ),
     }
 
 
@@ -193,7 +196,9 @@ def _framing_of(artifact: Path) -> dict:
     return {**framing, "taken_from": manifest.model_id}
 
 
-def _base_manifest(model: Path, keras_model, size: int, nchw: bool, opset: int, framing: dict) -> Manifest:
+def _base_manifest(
+    model: Path, keras_model, size: int, nchw: bool, opset: int, framing: dict, threshold: float
+) -> Manifest:
     training = _training_record(model)
     arch = training.arch if training else keras_model.name
     source_hash = sha256_file(model)
@@ -210,7 +215,7 @@ def _base_manifest(model: Path, keras_model, size: int, nchw: bool, opset: int, 
         ),
         outputs=(TensorSpec(OUTPUT_NAME, (BATCH_DIM, 1), "float32"),),
         labels=training.labels if training else tuple(GENDERS),
-        decision={"output": OUTPUT_NAME, "kind": "probability", "positive": "female", "threshold": 0.5},
+        decision={"output": OUTPUT_NAME, "kind": "probability", "positive": "female", "threshold": threshold},
         preprocessing={
             "input_size": size,
             "pixels": "0-255 as float32, no normalisation (the model scales them itself)",
