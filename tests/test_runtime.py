@@ -189,12 +189,19 @@ def test_the_integrators_entry_point_is_the_package():
 
 
 def test_a_backend_with_a_largest_batch_gets_the_faces_in_several_calls(monkeypatch):
-    from faceedge.runtime.classifier import GenderClassifier
+    from faceedge.runtime import classifier as module
 
-    classifier = GenderClassifier(_bundled_gender(), "cpu")
     chips = np.random.default_rng(0).integers(0, 255, (10, 96, 96, 3), dtype=np.uint8)
-    whole = classifier.predict(chips)
-    monkeypatch.setattr(classifier.backend, "max_batch", 4)
+    whole = module.GenderClassifier(_bundled_gender(), "cpu").predict(chips)
+    opened = module.open_backend
+
+    def with_largest_batch(*args, **kwargs):  # a backend that takes at most 4 inputs a run
+        backend = opened(*args, **kwargs)
+        backend.max_batch = 4
+        return backend
+
+    monkeypatch.setattr(module, "open_backend", with_largest_batch)
+    classifier = module.GenderClassifier(_bundled_gender(), "cpu")
     sizes = _count_batches(monkeypatch, classifier.backend)
     np.testing.assert_allclose(classifier.predict(chips), whole, atol=1e-6)
     assert sizes == [4, 4, 2]

@@ -14,22 +14,24 @@ import time
 from collections.abc import Callable, Iterator
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from faceedge.errors import FaceedgeError
-from faceedge.runtime.backends import backend_names
-from faceedge.runtime.config import CLASSIFY_EVERY, MIN_FACE, PipelineConfig
+from faceedge.errors import FaceedgeError, SourceError
+from faceedge.runtime.config import CLASSIFY_EVERY, MIN_FACE, PipelineConfig, pipeline_backends
 from faceedge.runtime.detection import DetectorChoice
 from faceedge.runtime.server.options import ServeOptions
+
+if TYPE_CHECKING:
+    from faceedge.runtime.sources import SourceSpec
 
 _SERVE = ServeOptions()  # the server's defaults, shown by --help
 
 log = logging.getLogger(__name__)
 
-# The values --backend takes: `auto` and the rows of the backend table, in its order (fastest first).
-BackendChoice = Enum("BackendChoice", [(name, name) for name in backend_names()], type=str)
+# The values --backend takes: `auto` and the pipeline's rows of the backend table, fastest first.
+BackendChoice = Enum("BackendChoice", [(name, name) for name in pipeline_backends()], type=str)
 
 
 class SourceChoice(str, Enum):
@@ -178,12 +180,7 @@ def run(
     if not logging.getLogger().isEnabledFor(logging.DEBUG):
         _quiet_opencv()
     options = RunOptions(
-        camera=camera,
-        video=video,
-        image=image,
-        rtsp=rtsp,
-        demo=source is SourceChoice.demo,
-        loop=loop,
+        source=_source(camera, video, image, rtsp, source is SourceChoice.demo, loop),
         pipeline=dataclasses.replace(pipeline, classify_every=classify_every, detect=not no_detect),
         json_path=json_path,
         events=events,
@@ -202,6 +199,36 @@ def run(
         raise summary.error
     if summary.interrupted:
         raise typer.Exit(130)
+
+
+# How this command names each kind of source, for the message that asks for exactly one.
+_SOURCE_FLAGS = {
+    "camera": "--camera",
+    "video": "--video",
+    "image": "--image",
+    "rtsp": "--rtsp",
+    "demo": "--source demo",
+}
+
+
+def _source(
+    camera: int | None, video: str | None, image: str | None, rtsp: str | None, demo: bool, loop: int
+) -> SourceSpec:
+    """The one source the flags give, as a :class:`SourceSpec`; when not exactly one, the error
+    names the flags.
+
+    Raises:
+        SourceError: not exactly one source, or one that is not valid as given.
+    """
+    from faceedge.runtime.sources import SourceChoiceError, SourceSpec
+
+    try:
+        return SourceSpec.choose(camera=camera, video=video, image=image, rtsp=rtsp, demo=demo, loop=loop)
+    except SourceChoiceError as exc:
+        got = f" (got {', '.join(_SOURCE_FLAGS[kind] for kind in exc.given)})" if exc.given else ""
+        raise SourceError(
+            "choose one source: --camera N, --video PATH, --image PATH, --rtsp URL or --source demo" + got
+        ) from None
 
 
 class _Progress:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from faceedge.runtime.backends import backend_names
+from faceedge.runtime.backends import BACKENDS
 from faceedge.runtime.detection import DetectorChoice
 
 # A tracked face is classified again every third frame (ten times a second at 30 FPS); its label is
@@ -17,6 +17,15 @@ from faceedge.runtime.detection import DetectorChoice
 # (benchmarks/pipeline_speed.py).
 CLASSIFY_EVERY = 3
 MIN_FACE = 20  # pixels: narrower faces are not classified
+# What a pipeline runs: exported artifacts, whose manifests say how to crop and feed them. A .keras
+# model has no such manifest, so the Keras row of the backend table is not a pipeline backend.
+PIPELINE_ARTIFACTS = (".onnx", ".engine")
+
+
+def pipeline_backends() -> list[str]:
+    """The backends a pipeline takes: ``auto`` and the rows of the backend table that run exported
+    artifacts, fastest first."""
+    return ["auto", *(name for name, kind in BACKENDS.items() if kind.artifact_suffix in PIPELINE_ARTIFACTS)]
 
 
 @dataclass(frozen=True)
@@ -26,8 +35,8 @@ class PipelineConfig:
     Args:
         model: a gender artifact (``.onnx`` or ``.engine`` with its manifest); None: the bundled
             FP32 ONNX model.
-        backend: ``auto`` (the fastest that works here) or a row of the backend table
-            (:func:`faceedge.runtime.backends.backend_names`). An explicit choice that cannot run
+        backend: ``auto`` (the fastest that works here) or a row of the backend table that runs
+            exported artifacts (:func:`pipeline_backends`). An explicit choice that cannot run
             here is an error when the pipeline opens.
         detector: bundled BlazeFace ``short`` or ``full`` range, or ``yunet`` (with
             ``detector_model``); a :class:`DetectorChoice` or its value.
@@ -59,7 +68,7 @@ class PipelineConfig:
     cache_dir: Path | None = None
 
     def __post_init__(self) -> None:
-        backends = backend_names()
+        backends = pipeline_backends()
         if self.backend not in backends:
             raise ValueError(f"unknown backend {self.backend!r}; choose one of {', '.join(backends)}")
         try:

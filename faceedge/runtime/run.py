@@ -18,7 +18,7 @@ from faceedge.errors import FaceedgeError, OutputError, SourceError
 from faceedge.runtime.config import PipelineConfig
 from faceedge.runtime.outputs import Display, JsonLinesWriter, VideoSaver, display_available, draw
 from faceedge.runtime.pipeline import STAGES, FacePipeline, FrameResult
-from faceedge.runtime.sources import FrameSource, SourceChoiceError, SourceSpec, open_source, prefetched
+from faceedge.runtime.sources import FrameSource, SourceSpec, open_source, prefetched
 
 log = logging.getLogger(__name__)
 
@@ -185,15 +185,10 @@ def _end_tracks(
 
 @dataclass(frozen=True)
 class RunOptions:
-    """Everything `faceedge run` takes; see :func:`run`. Exactly one source is set; ``pipeline``
-    says how the frames are analysed (still images are never tracked, whatever it says)."""
+    """Everything `faceedge run` takes; see :func:`run`. ``source`` says what to read, ``pipeline``
+    how the frames are analysed (still images are never tracked, whatever it says)."""
 
-    camera: int | None = None
-    video: str | None = None
-    image: str | None = None
-    rtsp: str | None = None
-    demo: bool = False
-    loop: int = 1
+    source: SourceSpec
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     json_path: str | None = None  # "-" is stdout
     events: bool = False
@@ -205,49 +200,15 @@ class RunOptions:
         """Refuse combinations that cannot work, before anything is opened.
 
         Raises:
-            SourceError: not exactly one source, or one that is not valid as given (see
-                :class:`SourceSpec`). OutputError: outputs that cannot be made.
+            OutputError: outputs that cannot be made.
         """
-        _source_spec(self)
         # Options are named as this class names them; the CLI says its flags instead.
         if self.events and self.json_path is None:
             raise OutputError("`events` chooses what `json_path` writes: add `json_path`")
-        if self.events and self.image is not None:
+        if self.events and self.source.kind == "image":
             raise OutputError("`events` needs tracks, and still images are not tracked")
         if self.display and not display_available():
             raise OutputError("no display to show a window on; run with `display=False`")
-
-
-# How the command line names each kind of source, for the message that asks for exactly one.
-_SOURCE_FLAGS = {
-    "camera": "--camera",
-    "video": "--video",
-    "image": "--image",
-    "rtsp": "--rtsp",
-    "demo": "--source demo",
-}
-
-
-def _source_spec(options: RunOptions) -> SourceSpec:
-    """The spec of the one source ``options`` give; when not exactly one, the error names the flags.
-
-    Raises:
-        SourceError: not exactly one source, or one that is not valid as given.
-    """
-    try:
-        return SourceSpec.choose(
-            camera=options.camera,
-            video=options.video,
-            image=options.image,
-            rtsp=options.rtsp,
-            demo=options.demo,
-            loop=options.loop,
-        )
-    except SourceChoiceError as exc:
-        got = f" (got {', '.join(_SOURCE_FLAGS[kind] for kind in exc.given)})" if exc.given else ""
-        raise SourceError(
-            "choose one source: --camera N, --video PATH, --image PATH, --rtsp URL or --source demo" + got
-        ) from None
 
 
 def run(options: RunOptions, on_frame=None) -> RunSummary:
@@ -265,10 +226,11 @@ def run(options: RunOptions, on_frame=None) -> RunSummary:
     show = display_available() if options.display is None else options.display
     if options.display is None and not show:
         log.info("no display found: running headless")
-    source = open_source(_source_spec(options))
+    source = open_source(options.source)
     with contextlib.ExitStack() as opened:
         opened.callback(source.close)
-        config = options.pipeline if options.image is None else replace(options.pipeline, track=False)
+        still = options.source.kind == "image"
+        config = replace(options.pipeline, track=False) if still else options.pipeline
         pipeline = opened.enter_context(FacePipeline(config))
         for stage, what in pipeline.backends.items():
             log.info("%s: %s", stage, what)
