@@ -26,6 +26,46 @@ def test_complete_jpeg_passes_and_truncated_one_is_refused():
         check_jpeg_structure(data[: len(data) // 2])
 
 
+def _jpeg_with(image: np.ndarray, *params: int) -> bytes:
+    ok, data = cv2.imencode(".jpg", image, list(params))
+    assert ok
+    return data.tobytes()
+
+
+_PICTURE = np.random.default_rng(1).integers(0, 255, (48, 80, 3), dtype=np.uint8)  # 80 wide, 48 high
+_BASELINE = _jpeg_with(_PICTURE)
+_COMMENT = b"\xff\xfe\x00\x07faces"  # a COM segment: length 7 counts its own two bytes
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _BASELINE,
+        _jpeg_with(_PICTURE, cv2.IMWRITE_JPEG_PROGRESSIVE, 1),  # several scans
+        _jpeg_with(_PICTURE, cv2.IMWRITE_JPEG_RST_INTERVAL, 2),  # restart markers in the scan
+        _BASELINE[:2] + _COMMENT + _BASELINE[2:],  # a comment segment before the others
+        _BASELINE[:2] + b"\xff\xff\xff" + _BASELINE[2:],  # fill bytes before a marker
+        _BASELINE + b"trailing bytes after the end of the image",
+    ],
+    ids=["baseline", "progressive", "restart-markers", "comment", "fill-bytes", "trailing-data"],
+)
+def test_every_kind_of_complete_jpeg_passes_with_the_size_its_frame_header_announces(data):
+    assert cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR).shape == (48, 80, 3)
+    assert check_jpeg_structure(data) == (80, 48)
+
+
+def test_image_data_before_the_frame_header_is_refused():
+    start_of_frame = _BASELINE.find(b"\xff\xc0")
+    start_of_scan = _BASELINE.find(b"\xff\xda")
+    assert 0 < start_of_frame < start_of_scan
+    length = int.from_bytes(_BASELINE[start_of_frame + 2 : start_of_frame + 4], "big")
+    # The frame header moved after the scan: the walk meets the scan first.
+    frame = _BASELINE[start_of_frame : start_of_frame + 2 + length]
+    moved = _BASELINE[:start_of_frame] + _BASELINE[start_of_frame + 2 + length :] + frame
+    with pytest.raises(ImageDecodeError, match="image data before the frame header"):
+        check_jpeg_structure(moved)
+
+
 @pytest.mark.parametrize(("data", "reason"), [(b"", "empty"), (b"GIF89a....", "not a JPEG")])
 def test_non_jpeg_bytes_are_refused(data, reason):
     with pytest.raises(ImageDecodeError, match=reason):

@@ -163,9 +163,12 @@ def test_run_and_serve_take_the_same_pipeline_options_and_the_backends_of_the_ta
         assert "auto|trt-engine|tensorrt|cuda|cpu>" in result.output
 
 
-def test_a_library_error_naming_an_option_says_the_flag_at_the_command_line():
-    result = runner.invoke(app, ["run", "--source", "demo", "--detector", "yunet", "--no-display"])
-    assert "`detector_model`" not in result.output and "--detector-model" in result.output
+def test_a_library_error_naming_an_option_says_the_flag_at_the_command_line(monkeypatch):
+    monkeypatch.delenv("FACEEDGE_API_KEY", raising=False)
+    result = runner.invoke(app, ["serve", "--host", "0.0.0.0"])  # an open address, no key
+    assert result.exit_code == 12, result.output
+    assert "--api-key" in result.output and "--allow-anonymous" in result.output
+    assert "`api_key`" not in result.output and "`allow_anonymous`" not in result.output
 
 
 def test_asking_for_a_window_without_a_display_is_an_error(monkeypatch):

@@ -177,12 +177,20 @@ def test_classifying_tracked_faces_every_third_frame_calls_the_model_a_third_as_
 
 
 def test_the_integrators_entry_point_is_the_package():
-    import faceedge.runtime
-    import faceedge.runtime.pipeline
+    import ast
+    import importlib
+    from pathlib import Path
 
-    assert faceedge.runtime.FacePipeline is faceedge.runtime.pipeline.FacePipeline
-    for name in faceedge.runtime.__all__:
-        assert getattr(faceedge.runtime, name) is not None and name in dir(faceedge.runtime)
+    import faceedge.runtime
+
+    # Each public name is the class of the module it lives in, and is what editors see: the
+    # package's TYPE_CHECKING imports name exactly the public names, from those modules.
+    source = ast.parse(Path(faceedge.runtime.__file__).read_text())
+    checked = next(node for node in source.body if isinstance(node, ast.If))
+    seen = {alias.name: node.module for node in checked.body for alias in node.names}
+    assert seen == faceedge.runtime._MODULES and sorted(faceedge.runtime.__all__) == sorted(seen)
+    for name, module in seen.items():
+        assert getattr(faceedge.runtime, name) is getattr(importlib.import_module(module), name)
     assert {"FacePipeline", "PipelineConfig", "TrackEvent"} <= set(faceedge.runtime.__all__)
     with pytest.raises(AttributeError, match="no attribute 'Pipeline'"):
         faceedge.runtime.Pipeline  # noqa: B018

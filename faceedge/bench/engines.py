@@ -17,6 +17,7 @@ import numpy as np
 
 from faceedge.errors import BackendError, FaceedgeError, require
 from faceedge.runtime.classifier import GenderClassifier
+from faceedge.runtime.inputs import chips_to_input
 
 
 class Skipped(Exception):
@@ -158,21 +159,17 @@ class OpenCvDnn(_Runner):
         from faceedge.manifest import load_artifact
 
         manifest, self.file = load_artifact(_artifact(inputs, "gender.onnx"))
-        # The classifier on the CPU backend only reads the manifest here: how to feed it, where it decides.
-        self.classifier = GenderClassifier(self.file, "cpu")
-        self.threshold = self.classifier.threshold
+        self.spec = manifest.inputs[0]  # fed and decided as the manifest says, as the runtime does
+        self.threshold = float(manifest.decision["threshold"])
         self.net = cv2.dnn.readNetFromONNX(str(self.file))
         self.providers = f"OpenCV {cv2.__version__} DNN CPU"
 
     def prepare(self, chips: np.ndarray) -> np.ndarray:
-        return self.classifier.prepare(chips)
+        return chips_to_input(self.spec, chips)
 
     def infer(self, x: np.ndarray) -> np.ndarray:
         self.net.setInput(x)
         return np.asarray(self.net.forward()).reshape(-1)
-
-    def close(self) -> None:
-        self.classifier.close()
 
 
 class FaceedgeBackend(_Runner):

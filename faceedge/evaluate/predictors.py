@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceedge.errors import ModelError
+from faceedge.errors import BackendError, MissingExtraError, ModelError
 from faceedge.runtime.classifier import GenderClassifier
 
 # Kind of model file (by suffix) -> the backend evaluation runs it on, and the most chips it feeds
@@ -31,6 +31,8 @@ def open_classifier(path: str | Path) -> GenderClassifier:
 
     Raises:
         ModelError: the file is missing, of a kind faceedge cannot run, or does not load.
+        MissingExtraError: its backend needs an extra that is not installed (TensorFlow for a
+            ``.keras`` model, TensorRT for an engine).
         BackendError: its backend cannot run here (a TensorRT engine without a GPU).
     """
     path = Path(path)
@@ -40,7 +42,13 @@ def open_classifier(path: str | Path) -> GenderClassifier:
     if backend is None:
         raise ModelError(f"{path.name}: faceedge evaluates {', '.join(sorted(EVALUATED_ON))} files")
     name, batch_size = backend
-    return GenderClassifier(path, name, batch_size=batch_size)
+    try:
+        return GenderClassifier(path, name, batch_size=batch_size)
+    except BackendError as exc:
+        # A missing extra is told as such (its own exit code), not as a backend that cannot run.
+        if isinstance(exc.__cause__, MissingExtraError):
+            raise exc.__cause__ from None
+        raise
 
 
 def predict_with_flip(classifier: GenderClassifier, chips: np.ndarray) -> np.ndarray:

@@ -85,9 +85,9 @@ def export_gender(
     for row in rows:
         if row.check_first is not None:  # known before minutes of export work
             row.check_first()
-    keras = open_classifier(model)  # loaded once: measured here, converted below
-    if keras.backend.name != "keras":
+    if model.suffix.lower() != ".keras":
         raise ModelError(f"{model}: the export stage converts a .keras model, not a {model.suffix} file")
+    keras = open_classifier(model)  # loaded once: measured here, converted below
     if keras.has_age:
         raise ModelError(
             f"{model} has an age head as well as the gender one: the export stage, its gates and the "
@@ -128,10 +128,9 @@ def _publish(row: ArtifactFormat, context: ExportContext) -> ExportedArtifact:
     """Build the artifact of ``row``; publish it if its predictions on the test split pass its gate."""
     built = row.build(context, row)
     tests, options = context.tests, context.record.options
-    measure_with = _measure_engine if row.format == "tensorrt" else _measure_onnx
 
     def measure(staged: Path):
-        p_female, measured_with = measure_with(staged, tests, built.manifest)
+        p_female, measured_with = _measure(staged, tests, built.manifest)
         accuracy = {"measured_with": measured_with, **_agreement(tests, p_female, options.probe_images)}
         return tuple(row.gate(context, p_female)), accuracy, p_female
 
@@ -143,18 +142,16 @@ def _publish(row: ArtifactFormat, context: ExportContext) -> ExportedArtifact:
     return published
 
 
-def _measure_onnx(staged: Path, tests: TestSet, manifest: Manifest) -> tuple[np.ndarray, str]:
-    """P(female) of the test chips from the staged ONNX, and what computed it."""
-    p_female = open_classifier(staged).predict(tests.chips)
-    return p_female, "onnxruntime CPUExecutionProvider"
-
-
-def _measure_engine(staged: Path, tests: TestSet, manifest: Manifest) -> tuple[np.ndarray, str]:
-    """P(female) of the test chips from the staged engine, on this GPU, and what computed it."""
+def _measure(staged: Path, tests: TestSet, manifest: Manifest) -> tuple[np.ndarray, str]:
+    """P(female) of the test chips from the staged artifact (an engine on this GPU, an ONNX model
+    on the CPU), and what computed it."""
     with open_classifier(staged) as runner:
         p_female = runner.predict(tests.chips)
-    target = manifest.extra["target"]
-    return p_female, f"TensorRT {target['tensorrt']} on {target['gpu']}"
+        providers = ", ".join(runner.backend.providers)
+    if manifest.format == "tensorrt":
+        target = manifest.extra["target"]
+        return p_female, f"TensorRT {target['tensorrt']} on {target['gpu']}"
+    return p_female, f"onnxruntime {providers}"
 
 
 def _agreement(tests: TestSet, p_female: np.ndarray, probe_images: int) -> dict:

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from faceedge.runtime.pipeline import Face, FacePipeline, FrameResult
     from faceedge.runtime.tracker import TrackEvent
 
+# Written out, not derived, so that editors and type checkers read it (a test keeps the three lists
+# of names, here, below and in the TYPE_CHECKING imports, the same).
 __all__ = ["Face", "FacePipeline", "FrameResult", "PipelineConfig", "TrackEvent"]
 
 # Where each public name lives.

@@ -41,6 +41,8 @@ class GenderClassifier:
         cache_dir: Path | None = None,
         batch_size: int | None = None,
     ) -> None:
+        if batch_size is not None and batch_size < 1:
+            raise ValueError(f"batch_size must be 1 or more (or None), not {batch_size}")
         self.backend = open_backend(path, "gender", backend, cache_dir)
         self.manifest = self.backend.manifest
         try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from faceedge.errors import BackendError
 from faceedge.runtime.backends import BACKENDS
 from faceedge.runtime.detection import DetectorChoice
 
@@ -53,6 +54,7 @@ class PipelineConfig:
 
     Raises:
         ValueError: a field out of its range, an unknown backend or detector.
+        BackendError: a model that is not an exported artifact (a ``.keras`` model, say).
     """
 
     model: str | Path | None = None
@@ -68,6 +70,11 @@ class PipelineConfig:
     cache_dir: Path | None = None
 
     def __post_init__(self) -> None:
+        if self.model is not None and Path(self.model).suffix.lower() not in PIPELINE_ARTIFACTS:
+            raise BackendError(
+                f"a pipeline runs {' and '.join(PIPELINE_ARTIFACTS)} artifacts made by the export stage, "
+                f"not {Path(self.model).name}"
+            )
         backends = pipeline_backends()
         if self.backend not in backends:
             raise ValueError(f"unknown backend {self.backend!r}; choose one of {', '.join(backends)}")

@@ -140,7 +140,6 @@ class FacePipeline:
                 raise TypeError(f"FacePipeline takes the fields of PipelineConfig, not {', '.join(unknown)}")
             config = dataclasses.replace(config, **overrides)
         self.config = config
-        self.classify_every = config.classify_every
         self.classifier = GenderClassifier(
             config.model or bundled_path("gender"), config.backend, config.cache_dir
         )
@@ -259,8 +258,9 @@ class FacePipeline:
         boxes = np.array([_clamp(detections[i].box, width, height) for i in kept], dtype=np.float64)
         boxes = boxes.reshape(-1, 4)
         due = np.ones(len(kept), dtype=bool)
-        if tracker is not None and self.classify_every > 1:
-            due = tracker.due(index, boxes, self.classify_every)
+        every = self.config.classify_every
+        if tracker is not None and every > 1:
+            due = tracker.due(index, boxes, every)
         if self.detector is None:
             size = self.classifier.input_size
             chips = chip_to_input(bgr, size)[None] if due.any() else np.empty((0, size, size, 3), np.uint8)

@@ -19,7 +19,7 @@ import numpy as np
 
 from faceedge.data.labels import GENDERS
 from faceedge.data.split import SPLIT_FILE_NAME
-from faceedge.errors import RunDirectoryError
+from faceedge.errors import ModelError, RunDirectoryError
 from faceedge.evaluate.text import format_report
 from faceedge.manifest import TRAINING_FILE, TrainingRecord, read_training_record
 from faceedge.train.architectures import AGE_OUTPUT, GENDER_OUTPUT
@@ -208,14 +208,16 @@ def format_run(run: str | Path) -> str:
     """The summary of a trained model and its evaluation report, as recorded in its run directory.
 
     Raises:
-        RunDirectoryError: the directory lacks a file the summary needs.
-        ModelError: its training record is unreadable or of a newer version.
+        RunDirectoryError: the directory lacks a file the summary needs, or one is unreadable.
     """
     run = Path(run)
     config = read_json(run, CONFIG_FILE)
     if not (run / TRAINING_FILE).is_file():
         raise RunDirectoryError(f"{run} is not a complete training run: no {TRAINING_FILE}")
-    training = read_training_record(run / TRAINING_FILE)
+    try:
+        training = read_training_record(run / TRAINING_FILE)
+    except ModelError as exc:  # a broken run directory, as a broken config.json is
+        raise RunDirectoryError(str(exc)) from exc
     evaluation = read_json(run, EVALUATION_FILE)
     size, images = training.img_size, training.images
     split = config["split_file"] or f"seed {config['split_seed']}"

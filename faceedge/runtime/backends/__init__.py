@@ -1,8 +1,11 @@
 """Inference backends: one small interface, one class per engine, chosen from one table.
 
-A backend opens an exported artifact (checked against its manifest first) and runs it:
-``run({input name: array}) -> {output name: array}``. ``faceedge run --backend`` names one of
-:data:`BACKENDS`, or ``auto`` for the fastest that really works on this machine. A backend that is
+A backend opens a model and runs it: ``run({input name: array}) -> {output name: array}``. An
+exported artifact is checked against its manifest first; a trained ``.keras`` model (the ``keras``
+row, for evaluation and the benchmark) has no manifest, and its backend writes one from the model.
+``faceedge run --backend`` names a row that runs exported artifacts
+(:func:`faceedge.runtime.config.pipeline_backends`), or ``auto`` for the fastest that really works
+on this machine. A backend that is
 asked for and cannot run here raises :class:`~faceedge.errors.BackendError`; none of them falls back
 to another without saying so.
 """
@@ -94,7 +97,7 @@ BACKENDS: dict[str, BackendKind] = {
 
 
 def backend_names() -> list[str]:
-    """The values ``--backend`` takes: ``auto`` and every row of :data:`BACKENDS`."""
+    """``auto`` and every row of :data:`BACKENDS`: what :func:`open_backend` takes."""
     return ["auto", *BACKENDS]
 
 

@@ -48,6 +48,9 @@ def _manifest(path: Path, model) -> Manifest:
         files={path.name: ""},  # not hashed: a .keras file is the training stage's own output
         inputs=(TensorSpec(INPUT_NAME, ("batch", size, size, 3), "float32", "NHWC", "RGB", 1.0, 0.0),),
         outputs=tuple(TensorSpec(name, ("batch", 1)) for name in names),
+        # A faceedge model's sigmoid says "female" from 0.5 on: training fits it to labels 0 and 1
+        # (train/fit.py) and picks no other threshold; the export stage copies this decision into
+        # every artifact's manifest.
         labels=("male", "female"),
         decision={"output": "p_female", "kind": "probability", "positive": "female", "threshold": 0.5},
         preprocessing={"input_size": size},
