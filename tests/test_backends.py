@@ -176,3 +176,24 @@ def test_a_session_that_opens_but_cannot_run_is_refused_when_loaded(monkeypatch)
     monkeypatch.setattr(ort, "InferenceSession", FailsAtRun)
     with pytest.raises(ModelError, match="cannot run it: engine build failed"):
         open_backend(bundled_path("gender"), "gender", "cpu")
+
+
+def test_a_batch_size_below_one_is_refused():
+    from faceedge.runtime.classifier import GenderClassifier
+
+    with pytest.raises(ValueError, match="batch_size must be 1 or more"):
+        GenderClassifier(bundled_path("gender"), "cpu", batch_size=0)
+
+
+def test_evaluating_a_keras_model_without_its_extra_names_the_extra(monkeypatch):
+    import dataclasses
+
+    from faceedge.errors import MissingExtraError
+    from faceedge.evaluate.predictors import open_classifier
+
+    def no_tensorflow(path, task, cache_dir=None):
+        raise MissingExtraError("tensorflow is not installed; install it with: pip install 'faceedge[train]'")
+
+    monkeypatch.setitem(BACKENDS, "keras", dataclasses.replace(BACKENDS["keras"], opener=no_tensorflow))
+    with pytest.raises(MissingExtraError, match=r"faceedge\[train\]"):  # exit code 5, not a backend's 10
+        open_classifier(REPO / "models" / "gender" / "model.keras")

@@ -61,3 +61,12 @@ def test_the_keras_row_is_not_a_pipeline_backend():
     # A .keras model has no manifest saying how to crop faces for it.
     with pytest.raises(ValueError, match="unknown backend 'keras'"):
         PipelineConfig(backend="keras")
+
+
+def test_a_model_that_is_not_an_exported_artifact_is_refused():
+    from faceedge.errors import BackendError
+
+    # A .keras model has no manifest saying how to crop and feed faces: export it first.
+    with pytest.raises(BackendError, match=r"runs \.onnx and \.engine artifacts .* not model\.keras"):
+        PipelineConfig(model="runs/gender/model.keras")
+    assert PipelineConfig(model="exported/gender.onnx").model == "exported/gender.onnx"
