@@ -33,13 +33,15 @@ RUN_ONE_FRAME = (
 )
 
 
-def _heavy_modules_after(code: str) -> list[str]:
-    probe = (
-        f"import json, sys\n{code}\n"
-        f"print(json.dumps(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r}))))\n"
-    )
+def _modules_after(code: str) -> list[str]:
+    """Every module a fresh interpreter has loaded once it has run ``code``."""
+    probe = f"import json, sys\n{code}\nprint(json.dumps(sorted(sys.modules)))\n"
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def _heavy_modules_after(code: str) -> list[str]:
+    return sorted({m.split(".")[0] for m in _modules_after(code)} & set(HEAVY))
 
 
 def test_importing_the_runtime_loads_no_training_package():
@@ -66,12 +68,7 @@ for found in pkgutil.walk_packages(faceedge.runtime.__path__, "faceedge.runtime.
 
 
 def _stages_after(code: str) -> list[str]:
-    probe = (
-        f"import json, sys\n{code}\n"
-        f"print(json.dumps(sorted(m for m in sys.modules if m.startswith({OTHER_STAGES!r}))))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return [m for m in _modules_after(code) if m.startswith(OTHER_STAGES)]
 
 
 def test_the_runtime_imports_no_other_stage():
