@@ -42,9 +42,12 @@ class TrainResult:
     """A finished run: its directory, the shipped model, its test-split report and its training record."""
 
     run_dir: Path
-    model_path: Path
     evaluation: EvaluationReport
     training: TrainingRecord
+
+    @property
+    def model_path(self) -> Path:
+        return self.run_dir / rundir.MODEL_FILE
 
 
 def _datasets(config: TrainConfig, resume: bool) -> tuple[Split, UtkFace, UtkFace, UtkFace]:
@@ -163,7 +166,7 @@ def train(config: TrainConfig, resume: bool = False, progress: bool | None = Non
     }
     evaluation = evaluate_predictor(open_classifier(model_path), test_set, context=context)
     write_report(evaluation, run / rundir.EVALUATION_FILE)
-    return TrainResult(run, model_path, evaluation, training)
+    return TrainResult(run, evaluation, training)
 
 
 def _trained_weights(path: str | Path, arch: str, size: int, age_head: bool) -> list[np.ndarray]:
