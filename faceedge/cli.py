@@ -16,11 +16,19 @@ from typer.core import TyperGroup
 from faceedge import __version__
 from faceedge.bench.cli import bench
 from faceedge.data.cli import app as data_app
-from faceedge.errors import FaceedgeError
+from faceedge.errors import FaceedgeError, MissingExtraError
 from faceedge.evaluate.cli import evaluate
 from faceedge.export.cli import app as export_app
 from faceedge.runtime.cli import doctor, run, serve
 from faceedge.train.cli import report, train
+
+# The optional packages and the extra that brings each: an import of one of them that fails where
+# no `require` stood guard is still told as the extra to install, never as a traceback.
+EXTRA_OF = {
+    **dict.fromkeys(("tensorflow", "keras", "tf2onnx", "onnx", "tensorboard", "matplotlib"), "train"),
+    **dict.fromkeys(("fastapi", "uvicorn", "multipart", "prometheus_client"), "serve"),
+    "ai_edge_litert": "bench",
+}
 
 
 class _Group(TyperGroup):
@@ -32,6 +40,15 @@ class _Group(TyperGroup):
         except FaceedgeError as exc:
             typer.echo(f"faceedge: error: {exc}", err=True)
             raise typer.Exit(exc.exit_code) from None
+        except ModuleNotFoundError as exc:
+            package = (exc.name or "").partition(".")[0]
+            if package not in EXTRA_OF:  # a module of faceedge itself, or one it always needs: a bug
+                raise
+            missing = MissingExtraError(
+                f"{package} is not installed; install it with: pip install 'faceedge[{EXTRA_OF[package]}]'"
+            )
+            typer.echo(f"faceedge: error: {missing}", err=True)
+            raise typer.Exit(missing.exit_code) from None
         except KeyboardInterrupt:
             typer.echo("faceedge: interrupted", err=True)
             raise typer.Exit(130) from None

@@ -108,3 +108,30 @@ def test_a_model_is_measured_on_the_given_split_else_the_one_beside_it_else_a_fr
     assert resolve_split(model, dataset, given) == (read_split(given), str(given))
     assert resolve_split(model, dataset, None) == (read_split(beside), str(beside))
     assert resolve_split(None, dataset, None, seed=3) == (make_split(dataset, 3), "default split (seed 3)")
+
+
+SPLIT_TEXT = "file,split\na.jpg,train\nb.jpg,test\n"
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        (SPLIT_TEXT.encode("utf-16"), "is UTF-16 text"),
+        (SPLIT_TEXT.encode("utf-16-le"), "NUL bytes"),  # no byte-order mark to tell it by
+        (b"\x1f\x8b\x08\x00" + bytes(range(256)), "not UTF-8 text"),  # a gzip archive, say
+        (b"file,split\n\x00\x00\x00\x00,train\n", "NUL bytes"),  # valid UTF-8, still binary
+        (b"file,split\n" + b"x" * 200_000 + b",train\n", "not a split file"),  # over csv's field limit
+    ],
+    ids=["utf16", "utf16-no-bom", "binary", "nul", "huge-field"],
+)
+def test_a_split_file_that_is_not_utf8_text_is_a_split_error(tmp_path, content, reason):
+    path = tmp_path / "split.csv"
+    path.write_bytes(content)
+    with pytest.raises(SplitError, match=reason):
+        read_split(path)
+
+
+def test_a_utf8_split_file_with_a_byte_order_mark_is_read(tmp_path):
+    path = tmp_path / "split.csv"
+    path.write_bytes(SPLIT_TEXT.encode("utf-8-sig"))  # what a spreadsheet's "CSV UTF-8" writes
+    assert read_split(path).assignment == {"a.jpg": "train", "b.jpg": "test"}

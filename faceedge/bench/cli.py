@@ -49,10 +49,17 @@ def bench(
     from faceedge.bench.engines import ENGINES
     from faceedge.bench.report import print_table, write
     from faceedge.bench.run import run_bench
-    from faceedge.errors import DatasetError
+    from faceedge.errors import DatasetError, require
+    from faceedge.paths import check_writable
 
     if data is None:
         raise DatasetError("pass the UTKFace archive or folder with --data (or set FACEEDGE_UTKFACE)")
+    # Refused now, not after minutes of timing: each output, and the plotting library for the chart.
+    for path, what in ((json_path, "benchmark JSON"), (md, "benchmark table"), (png, "benchmark chart")):
+        if path is not None:
+            check_writable(path, what)
+    if png is not None:
+        require("matplotlib", "train")
     names = list(dict.fromkeys(e.name for e in ENGINES))
     unknown = [name for name in engine or () if name not in names]
     if unknown:

@@ -29,11 +29,19 @@ def inspect(
     """Print and plot the distribution of gender, race and age, the age groups and the imbalance."""
     from faceedge.data.inspect import describe, format_stats, plot_stats
     from faceedge.data.utkface import load_utkface
+    from faceedge.errors import require
+    from faceedge.folders import check_output_file
 
+    # Refused before the dataset is read: both outputs, and the plotting library the plot needs.
+    check_output_file(plot, "distribution plot")
+    if json_path is not None:
+        check_output_file(json_path, "counts JSON")
+    require("matplotlib", "train")
     stats = describe(load_utkface(data))
     typer.echo(format_stats(stats))
     typer.echo(f"plot: {plot_stats(stats, plot)}")
     if json_path is not None:
+        json_path.parent.mkdir(parents=True, exist_ok=True)  # as the plot's is
         json_path.write_text(json.dumps(stats.to_dict(), indent=2) + "\n", encoding="utf-8")
         typer.echo(f"json: {json_path}")
 
@@ -47,7 +55,9 @@ def split(
     """Write a deterministic 80 / 10 / 10 split, stratified by gender × race × age group."""
     from faceedge.data.split import make_split, write_split
     from faceedge.data.utkface import load_utkface
+    from faceedge.folders import check_output_file
 
+    check_output_file(out, "split file")
     result = make_split(load_utkface(data), seed)
     write_split(result, out)
     counts = result.counts()

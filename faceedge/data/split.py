@@ -8,6 +8,7 @@ same test images.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from collections import defaultdict
@@ -116,13 +117,15 @@ def read_split(path: str | Path) -> Split:
     """Read a split CSV written by :func:`write_split` (or any CSV with ``file`` and ``split`` columns).
 
     Raises:
-        SplitError: the file is missing, lacks the columns, names a file twice or an unknown split.
+        SplitError: the file is missing, is not UTF-8 text (a binary file, a UTF-16 export), lacks
+            the columns, names a file twice or an unknown split.
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as exc:
         raise SplitError(f"cannot read the split file {path}: {exc.strerror or exc}") from exc
+    text = _split_text(data, path)
     seed = None
     lines = []
     for line in text.splitlines():
@@ -132,7 +135,42 @@ def read_split(path: str | Path) -> Split:
                     seed = int(part[5:])
         elif line.strip():
             lines.append(line)
-    rows = csv.DictReader(lines)
+    try:
+        assignment = _assignment(csv.DictReader(lines), path)
+    except csv.Error as exc:  # a field over the csv module's size limit, say: not a split file either
+        raise SplitError(f"{path} is not a split file: {exc}") from exc
+    if not assignment:
+        raise SplitError(f"{path} names no file")
+    return Split(assignment, seed)
+
+
+def _split_text(data: bytes, path: Path) -> str:
+    """The text of a split file, which is UTF-8 (with or without the byte-order mark a spreadsheet
+    may add).
+
+    Raises:
+        SplitError: the bytes are not UTF-8 text: a UTF-16 export, or a binary file.
+    """
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise SplitError(f"{path} is UTF-16 text; a split file is UTF-8: save it again as UTF-8 CSV")
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SplitError(
+            f"{path} is not a split file: it is not UTF-8 text (byte {exc.start} is {data[exc.start]:#04x})"
+        ) from exc
+    # NUL is valid UTF-8 but never in a CSV of file names: a binary file (or UTF-16 without its mark).
+    if "\x00" in text:
+        raise SplitError(f"{path} is not a split file: it holds NUL bytes, so it is binary or not UTF-8")
+    return text
+
+
+def _assignment(rows: csv.DictReader, path: Path) -> dict[str, str]:
+    """File name to split, from the rows of a split file.
+
+    Raises:
+        SplitError: the columns are missing, a row names an unknown split or a file seen before.
+    """
     if rows.fieldnames is None or not {"file", "split"} <= set(rows.fieldnames):
         raise SplitError(f"{path} is not a split file: it needs the columns 'file' and 'split'")
     assignment: dict[str, str] = {}
@@ -143,9 +181,7 @@ def read_split(path: str | Path) -> Split:
         if name in assignment:
             raise SplitError(f"{path}, row {number}: {name} appears twice")
         assignment[name] = split
-    if not assignment:
-        raise SplitError(f"{path} names no file")
-    return Split(assignment, seed)
+    return assignment
 
 
 def resolve_split(

@@ -48,9 +48,15 @@ def evaluate(
     ] = False,
 ) -> None:
     """Accuracy, precision, recall, F1, ROC-AUC and per-group accuracy of a model on a UTKFace split."""
+    from faceedge.errors import require
     from faceedge.evaluate.report import evaluate_model, write_report
     from faceedge.evaluate.text import format_report
+    from faceedge.folders import check_output_file
 
+    if json_path is not None:  # refused now, not after the whole evaluation
+        # The plots beside the JSON land in the same folder, which this check covers.
+        check_output_file(json_path, "evaluation report")
+        require("matplotlib", "train")
     result = evaluate_model(model, data, split_file, split.value, flip_average)
     typer.echo(format_report(result))
     if json_path is not None:

@@ -108,7 +108,14 @@ def gender(
     """Export a Keras gender model to ONNX; each artifact is written only if it passes its gate."""
     from faceedge.export.gender import export_gender
     from faceedge.export.report import format_export
+    from faceedge.folders import check_folder_writable, check_output_file
 
+    # Refused now, not after the Keras model is measured and converted.
+    check_folder_writable(out, "exported artifacts")
+    if triton is not None:
+        check_folder_writable(triton, "Triton model repository")
+    if timing_cache is not None and trt_fp16:
+        check_output_file(timing_cache, "TensorRT timing cache")
     wanted = {"int8": int8, "fp16": fp16, "trt_fp16": trt_fp16}
     options = ExportOptions(
         formats=("fp32", *(name for name, asked in wanted.items() if asked)),
@@ -153,7 +160,9 @@ def detector(
 ) -> None:
     """Convert the BlazeFace face detectors (TFLite) to ONNX, each checked against TFLite first."""
     from faceedge.export.detector import export_detectors
+    from faceedge.folders import check_folder_writable
 
+    check_folder_writable(out, "exported detectors")
     names = tuple(d.value for d in which) if which else ("short", "full")
     for artifact in export_detectors(out, source, names):
         typer.echo(f"{artifact.path}  {artifact.size_bytes / 2**20:.2f} MiB")

@@ -93,12 +93,19 @@ def train(
     ] = False,
 ) -> None:
     """Train a gender classifier on UTKFace and evaluate it on the test split."""
-    from faceedge.errors import DatasetError
+    from faceedge.errors import DatasetError, require
     from faceedge.evaluate.text import format_report
-    from faceedge.train.trainer import train as run_training
+    from faceedge.folders import check_folder_writable
 
     if data is None and not resume:
         raise DatasetError("give the UTKFace data with --data (or FACEEDGE_UTKFACE)")
+    check_folder_writable(out, "run directory")  # before the data is read and a model built
+    # The trainer imports the training stack at once: a lean install (faceedge[cpu]) is told which
+    # extra brings it instead of a ModuleNotFoundError.
+    require("tensorflow", "train")
+    require("keras", "train")
+    from faceedge.train.trainer import train as run_training
+
     config = TrainConfig(
         data=str(data or ""),
         out=str(out),
