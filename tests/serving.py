@@ -1,5 +1,5 @@
 """A real `faceedge serve` app on a free loopback port, in a thread, for tests that need sockets
-(the browser and the load test)."""
+(the browser, the load test and the server's limits), run with the settings `faceedge serve` uses."""
 
 from __future__ import annotations
 
@@ -14,12 +14,13 @@ def running_server(options):
     import uvicorn
 
     from faceedge.runtime.server import create_app
+    from faceedge.runtime.server.start import uvicorn_settings
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    config = uvicorn.Config(create_app(options), host="127.0.0.1", port=port, log_level="warning")
-    server = uvicorn.Server(config)
+    settings = uvicorn_settings(options)
+    server = uvicorn.Server(uvicorn.Config(create_app(options), host="127.0.0.1", port=port, **settings))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -215,6 +215,17 @@ def test_decode_image_reads_the_size_of_an_extended_webp_header(no_decoding):
         decode_image(vp8x)
 
 
+def test_decode_image_reads_the_size_of_a_gif_screen_whatever_its_frames(no_decoding):
+    # 35 bytes: a 20000 x 20000 logical screen holding one 1 x 1 frame, which OpenCV would decode
+    # into a canvas of the screen's size (gigabytes).
+    gif = b"GIF89a" + struct.pack("<HH", 20_000, 20_000) + b"\x00\x00\x00"
+    gif += b"\x2c" + struct.pack("<HHHH", 0, 0, 1, 1) + b"\x00\x02\x02\x44\x01\x00\x3b"
+    with pytest.raises(ImageDecodeError, match="20000 x 20000 pixels"):
+        decode_image(gif, sized_formats_only=True)
+    with pytest.raises(ImageDecodeError, match="truncated GIF header"):
+        decode_image(b"GIF87a\x10\x00", sized_formats_only=True)
+
+
 SIZED_FORMATS = {
     "png": (".png", ()),
     "jpeg": (".jpg", ()),
@@ -222,6 +233,7 @@ SIZED_FORMATS = {
     "webp-lossy": (".webp", (cv2.IMWRITE_WEBP_QUALITY, 90)),
     "webp-lossless": (".webp", (cv2.IMWRITE_WEBP_QUALITY, 101)),
     "tiff": (".tiff", ()),
+    "gif": (".gif", ()),
 }
 
 
@@ -259,6 +271,7 @@ SAMPLES = [
     encode_image(".bmp", solid_image((4, 5, 6), 12, 16)),
     encode_image(".webp", solid_image((7, 8, 9), 12, 16)),
     encode_image(".tiff", solid_image((10, 11, 12), 12, 16)),
+    encode_image(".gif", solid_image((13, 14, 15), 12, 16)),
 ]
 FUZZ_MAX_PIXELS = 4_000_000  # keeps a header that a mutation blew up from allocating much
 

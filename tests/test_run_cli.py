@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import signal
+import subprocess
+import sys
 import threading
+import time
 
 import cv2
 import numpy as np
@@ -137,7 +142,11 @@ def test_no_detect_takes_each_image_as_a_face_crop(tmp_path, demo_frames):
         (["--source", "demo", "--detector", "yunet"], 3, "pass its ONNX file with --detector-model"),
         (["--source", "demo", "--events"], 11, "--events chooses what --json writes"),
         (["--image", ".", "--json", "-", "--events"], 11, "still images are not tracked"),
-        (["--source", "demo", "--save", "no/such/folder/out.mp4"], 11, "cannot save the video"),
+        (
+            ["--source", "demo", "--save", "no/such/folder/out.mp4"],
+            11,
+            "cannot write the video .*: no folder",
+        ),
     ],
 )
 def test_user_errors_are_one_clear_line_and_exit_code(args, code, message):
@@ -300,3 +309,171 @@ def test_json_flags_of_other_commands_keep_their_meaning():
         assert isinstance(json.loads(out.stdout), list)
     assert with_optional_values(["doctor", "--json"]) == ["doctor", "--json"]
     assert with_optional_values(["-v", "run", "--json"]) == ["-v", "run", "--json", "-"]
+
+
+# --- Outputs checked before anything opens ------------------------------------------------------------
+
+
+@pytest.fixture
+def inputs(tmp_path, monkeypatch, demo_frames):
+    """A video, an image and a folder of images in the working directory, with a link to the video."""
+    from faceedge.runtime.sources import DEMO_CLIP
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "a.mp4").write_bytes(DEMO_CLIP.read_bytes())
+    (tmp_path / "link.mp4").symlink_to(tmp_path / "a.mp4")
+    cv2.imwrite("a.jpg", demo_frames[0])
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "imgs").mkdir()
+    cv2.imwrite("imgs/x.jpg", demo_frames[1])
+    cv2.imwrite("imgs/y.png", demo_frames[2])
+    return {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--video", "a.mp4", "--json", "a.mp4"],
+        ["--video", "a.mp4", "--json", "sub/../a.mp4"],
+        ["--video", "link.mp4", "--save", "a.mp4"],
+        ["--image", "a.jpg", "--json", "./a.jpg"],
+        ["--image", "imgs", "--json", "imgs/y.png"],
+        ["--image", "imgs/*.jpg", "--save", "sub/../imgs/x.jpg"],
+    ],
+    ids=["video-json", "dotdot", "symlink-save", "image-json", "folder-file", "glob-file"],
+)
+def test_an_output_that_is_an_input_is_refused_and_the_input_kept(inputs, args):
+    result = runner.invoke(app, ["run", "--no-display", *args])
+    assert result.exit_code == 11, result.output
+    assert "writing it would destroy the input" in result.output
+    assert {path: path.read_bytes() for path in inputs} == inputs
+
+
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        (["--save", "{tmp}"], "cannot write the video to .*: it is a folder"),
+        (["--save", "/proc/faceedge-test.mp4"], "cannot write the video to /proc/faceedge-test.mp4"),
+        (["--save", "{tmp}/out.txt"], "the name must end in .mp4"),
+        (["--json", "{tmp}"], "cannot write the JSON output to .*: it is a folder"),
+        (
+            ["--json", "/proc/faceedge-test.jsonl"],
+            "cannot write the JSON output to /proc/faceedge-test.jsonl",
+        ),
+    ],
+    ids=["save-folder", "save-proc", "save-txt", "json-folder", "json-proc"],
+)
+def test_an_output_that_cannot_be_written_is_refused_before_a_model_loads(tmp_path, output, message):
+    # A model that cannot load would be exit 3: the outputs are refused before it is tried.
+    args = [arg.replace("{tmp}", str(tmp_path)) for arg in output]
+    other = ["--json", str(tmp_path / "faces.jsonl")] if output[0] == "--save" else []
+    result = runner.invoke(
+        app, ["run", "--source", "demo", "--no-display", "--model", "no/such.onnx", *other, *args]
+    )
+    assert result.exit_code == 11, result.output
+    assert re.search(message, result.output) and "Traceback" not in result.output
+    assert not (tmp_path / "faces.jsonl").exists() and list(tmp_path.iterdir()) == []
+
+
+def test_a_run_that_could_read_nothing_fails_with_the_count_and_its_summary(tmp_path):
+    for name in ("a.jpg", "b.png"):
+        (tmp_path / name).write_bytes(b"\xff\xd8 not an image")
+    result = runner.invoke(app, ["run", "--image", str(tmp_path), "--no-display", "--json", "-"])
+    assert result.exit_code == 9, result.output
+    assert "nothing could be read: all 2 inputs were skipped as unreadable" in result.output
+    assert "0 frames" in result.output and "2 unreadable images skipped" in result.output
+
+
+# --- Signals and streams, in a real process ----------------------------------------------------------
+
+
+def _faceedge(*args: str, stderr) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "faceedge", "run", "--no-display", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=stderr,
+    )
+
+
+def _wait_for(condition, process: subprocess.Popen, timeout_s: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert process.poll() is None, f"faceedge ended early with {process.returncode}"
+        assert time.monotonic() < deadline, "faceedge did not get there in time"
+        time.sleep(0.05)
+
+
+@contextlib.contextmanager
+def _stopped_at_the_end(process: subprocess.Popen):
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_sigterm_ends_a_run_as_ctrl_c_does(tmp_path):
+    out, video, errors = tmp_path / "events.jsonl", tmp_path / "out.mp4", tmp_path / "stderr.txt"
+    args = ["--source", "demo", "--loop", "50", "--json", str(out), "--events", "--save", str(video)]
+    with errors.open("w") as stderr, _stopped_at_the_end(_faceedge(*args, stderr=stderr)) as process:
+        _wait_for(lambda: out.exists() and out.read_text().count("\n") >= 2, process)  # the starts
+        process.send_signal(signal.SIGTERM)
+        code = process.wait(30)
+    assert code == 143, errors.read_text()
+    assert re.search(r"\d+ frames, .* FPS \(terminated\)", errors.read_text())
+    events = _lines(out)
+    assert sorted(e["event"] for e in events) == ["end", "end", "start", "start"]
+    frames, size = _frames_in(video)
+    assert frames > 0 and size == (720, 1280)
+
+
+def test_run_takes_sigterm_only_while_it_runs():
+    from faceedge.runtime.config import PipelineConfig
+    from faceedge.runtime.run import RunOptions
+    from faceedge.runtime.run import run as run_source
+    from faceedge.runtime.sources import SourceSpec
+
+    before = signal.getsignal(signal.SIGTERM)
+    during = []
+    options = RunOptions(SourceSpec("demo"), PipelineConfig(backend="cpu"), display=False, max_frames=2)
+    run_source(options, on_frame=lambda result: during.append(signal.getsignal(signal.SIGTERM)))
+    assert during and all(handler is not before for handler in during)
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [None, b"RTSP/1.0 404 Not Found\r\n{cseq}\r\n\r\n"],
+    ids=["accepts-never-answers", "answers-404"],
+)
+def test_a_stream_that_does_not_open_ends_within_its_bounds_without_ffmpeg_lines(tmp_path, answer):
+    from test_sources import silent_tcp_server
+
+    errors = tmp_path / "stderr.txt"
+    with silent_tcp_server(answer) as (port, connected), errors.open("w") as stderr:
+        url = f"rtsp://127.0.0.1:{port}/live"
+        args = ["--rtsp", url, "--rtsp-timeout", "1", "--rtsp-retry-for", "2"]
+        start = time.monotonic()
+        with _stopped_at_the_end(_faceedge(*args, stderr=stderr)) as process:
+            code = process.wait(30)
+        took = time.monotonic() - start
+    text = errors.read_text()
+    assert code == 9 and connected.is_set(), text
+    assert re.search(rf"faceedge: error: stream {url} does not open \(\d+ tries in \d+ s\)", text)
+    assert took < 15  # the retry time (2 s), a last try (1 s), and starting Python
+    assert not re.search(r"^\[|@ 0x", text, re.MULTILINE), text  # neither FFmpeg's nor OpenCV's lines
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_while_a_stream_opens_ends_the_run_at_once(tmp_path, signum, code):
+    from test_sources import silent_tcp_server
+
+    errors = tmp_path / "stderr.txt"
+    with silent_tcp_server() as (port, connected), errors.open("w") as stderr:
+        args = ["--rtsp", f"rtsp://127.0.0.1:{port}/live", "--rtsp-timeout", "60"]
+        with _stopped_at_the_end(_faceedge(*args, stderr=stderr)) as process:
+            _wait_for(connected.is_set, process)
+            time.sleep(0.2)  # into OpenCV's open, which would wait out its 60 s
+            process.send_signal(signum)
+            assert process.wait(10) == code, errors.read_text()

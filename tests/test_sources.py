@@ -5,10 +5,13 @@ Decoding itself is tested in test_decode.py.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
+import struct
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import cv2
@@ -84,6 +87,34 @@ def test_images_that_are_all_unreadable_end_normally(tmp_path):
     with open_source(SourceSpec("image", str(tmp_path))) as source:
         assert list(source) == []
     assert source.stats.frames == 0 and len(source.stats.skipped) == 1
+
+
+def test_an_image_is_read_as_what_it_is_and_a_huge_one_refused_before_decoding(tmp_path, monkeypatch):
+    # 35 bytes of GIF, named .jpg, announcing a 20000 x 20000 canvas that OpenCV would allocate.
+    gif = b"GIF89a" + struct.pack("<HH", 20000, 20000) + b"\x00\x00\x00"
+    gif += b"\x2c" + struct.pack("<HHHH", 0, 0, 1, 1) + b"\x00\x02\x02\x44\x01\x00\x3b"
+    (tmp_path / "huge.jpg").write_bytes(gif)
+    ppm = b"P6\n2 1\n255\n" + bytes(6)  # OpenCV reads it, but its size is not read before decoding
+    (tmp_path / "no_size.png").write_bytes(ppm)
+    decoded = []
+    real_imdecode = cv2.imdecode
+    monkeypatch.setattr(cv2, "imdecode", lambda *args: decoded.append(1) or real_imdecode(*args))
+    with open_source(SourceSpec("image", str(tmp_path))) as source:
+        assert list(source) == []
+    assert decoded == []  # neither reached the decoder
+    reasons = dict(source.stats.skipped)
+    assert "20000 x 20000 pixels is more than" in reasons[str(tmp_path / "huge.jpg")]
+    assert "header states its size" in reasons[str(tmp_path / "no_size.png")]
+
+
+def test_a_spec_names_the_files_it_reads(tmp_path):
+    (tmp_path / "a.jpg").write_bytes(b"")
+    (tmp_path / "b.txt").write_bytes(b"")
+    assert SourceSpec("image", str(tmp_path)).files() == [tmp_path / "a.jpg"]
+    assert SourceSpec("image", str(tmp_path / "*.jpg")).files() == [tmp_path / "a.jpg"]
+    assert SourceSpec("video", "clip.mp4").files() == [Path("clip.mp4")]
+    assert SourceSpec("demo").files() == [DEMO_CLIP]
+    assert SourceSpec("camera", 0).files() == [] and SourceSpec("rtsp", "rtsp://cam/x").files() == []
 
 
 def test_image_source_errors(tmp_path):
@@ -356,14 +387,76 @@ def test_stream_that_stays_down_raises_after_its_retries():
 
 def test_stream_that_never_opens_is_an_error_after_its_retries():
     factory = FakeFactory()
-    with pytest.raises(SourceError, match=r"does not open \(3 tries\)"):
+    with pytest.raises(SourceError, match=r"does not open \(3 tries in \d+ s\)"):
         RtspSource("rtsp://cam/never", capture_factory=factory, max_retries=2, backoff_s=0.001)
     assert len(factory.made) == 3
 
 
 def test_a_real_stream_that_refuses_connections_does_not_open():
-    with pytest.raises(SourceError, match=r"rtsp://127.0.0.1:9/none does not open \(2 tries\)"):
+    with pytest.raises(SourceError, match=r"rtsp://127.0.0.1:9/none does not open \(2 tries in \d+ s\)"):
         RtspSource("rtsp://127.0.0.1:9/none", max_retries=1, backoff_s=0.001)
+
+
+def test_a_stream_that_stays_down_is_given_up_after_its_retry_time():
+    factory = FakeFactory()
+    start = time.monotonic()
+    with pytest.raises(SourceError, match=r"does not open \(\d+ tries in \d+ s\)"):
+        RtspSource("rtsp://cam/never", capture_factory=factory, retry_for_s=0.3, backoff_s=0.02)
+    assert 0.3 <= time.monotonic() - start < 5.0 and len(factory.made) >= 3  # no limit on the count
+    dropping = FakeFactory(FakeCapture(2))
+    source = RtspSource("rtsp://cam/drops", capture_factory=dropping, retry_for_s=0.3, backoff_s=0.02)
+    with pytest.raises(SourceError, match=r"stayed down: no frame after \d+ reconnection tries"):
+        _take_until(source, lambda frames: False)
+    source.close()
+    assert len(dropping.made) >= 3
+
+
+@contextlib.contextmanager
+def silent_tcp_server(answer: bytes | None = None) -> Iterator[tuple[int, threading.Event]]:
+    """A TCP server on 127.0.0.1 that accepts connections and never answers them (or sends
+    ``answer`` to each once it has read a request, then closes it); yields its port and an event
+    set at the first connection."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.1)
+    connected, stopping, held = threading.Event(), threading.Event(), []
+
+    def accept() -> None:
+        while not stopping.is_set():
+            try:
+                connection, _ = server.accept()
+            except TimeoutError:
+                continue
+            connected.set()
+            held.append(connection)
+            if answer is not None:
+                connection.settimeout(5)
+                with contextlib.suppress(OSError):
+                    request = connection.recv(4096).decode("latin-1")
+                    cseq = next(
+                        (line for line in request.split("\r\n") if line.lower().startswith("cseq")), ""
+                    )
+                    connection.sendall(answer.replace(b"{cseq}", cseq.encode()))
+                connection.close()
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1], connected
+    finally:
+        stopping.set()
+        thread.join(5)
+        for connection in held:
+            connection.close()
+        server.close()
+
+
+def test_a_real_stream_that_accepts_but_never_answers_is_given_up_within_its_bounds():
+    with silent_tcp_server() as (port, connected):
+        start = time.monotonic()
+        with pytest.raises(SourceError, match=r"does not open \(\d+ tries in \d+ s\)"):
+            RtspSource(f"rtsp://127.0.0.1:{port}/live", timeout_s=0.5, retry_for_s=1.0, backoff_s=0.1)
+        took = time.monotonic() - start
+    assert connected.is_set() and took < 1.0 + 0.5 + 3.0  # the retry time, the last try, and slack
 
 
 def test_stream_password_stays_out_of_names_and_messages():

@@ -30,7 +30,7 @@ def inspect(
     from faceedge.data.inspect import describe, format_stats, plot_stats
     from faceedge.data.utkface import load_utkface
     from faceedge.errors import require
-    from faceedge.folders import check_output_file
+    from faceedge.paths import check_output_file
 
     # Refused before the dataset is read: both outputs, and the plotting library the plot needs.
     check_output_file(plot, "distribution plot")
@@ -55,7 +55,7 @@ def split(
     """Write a deterministic 80 / 10 / 10 split, stratified by gender × race × age group."""
     from faceedge.data.split import make_split, write_split
     from faceedge.data.utkface import load_utkface
-    from faceedge.folders import check_output_file
+    from faceedge.paths import check_output_file
 
     check_output_file(out, "split file")
     result = make_split(load_utkface(data), seed)

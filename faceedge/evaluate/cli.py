@@ -51,7 +51,7 @@ def evaluate(
     from faceedge.errors import require
     from faceedge.evaluate.report import evaluate_model, write_report
     from faceedge.evaluate.text import format_report
-    from faceedge.folders import check_output_file
+    from faceedge.paths import check_output_file
 
     if json_path is not None:  # refused now, not after the whole evaluation
         # The plots beside the JSON land in the same folder, which this check covers.

@@ -108,7 +108,7 @@ def gender(
     """Export a Keras gender model to ONNX; each artifact is written only if it passes its gate."""
     from faceedge.export.gender import export_gender
     from faceedge.export.report import format_export
-    from faceedge.folders import check_folder_writable, check_output_file
+    from faceedge.paths import check_folder_writable, check_output_file
 
     # Refused now, not after the Keras model is measured and converted.
     check_folder_writable(out, "exported artifacts")
@@ -160,7 +160,7 @@ def detector(
 ) -> None:
     """Convert the BlazeFace face detectors (TFLite) to ONNX, each checked against TFLite first."""
     from faceedge.export.detector import export_detectors
-    from faceedge.folders import check_folder_writable
+    from faceedge.paths import check_folder_writable
 
     check_folder_writable(out, "exported detectors")
     names = tuple(d.value for d in which) if which else ("short", "full")

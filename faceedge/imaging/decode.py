@@ -5,7 +5,7 @@ uint8 array, or the call raises :class:`~faceedge.errors.ImageDecodeError` with 
 says what is wrong; never another exception, never ``None``, never a half-decoded image. Grey,
 alpha, 16-bit and float images are normalised, and JPEG orientation metadata is applied.
 
-:func:`decode_image` is for images from outside. The size a PNG, JPEG, BMP, WebP or TIFF file
+:func:`decode_image` is for images from outside. The size a PNG, JPEG, BMP, WebP, TIFF or GIF file
 announces in its header is checked against ``max_pixels`` before anything is decoded (see
 :mod:`faceedge.imaging.probe`): an HTTP server hands this module untrusted uploads, where a few
 kilobytes announcing a 100 000 x 100 000 image would otherwise make OpenCV allocate tens of
@@ -79,7 +79,7 @@ def _to_uint8(image: np.ndarray) -> np.ndarray:
 def decode_image(data: bytes, max_pixels: int = MAX_PIXELS, sized_formats_only: bool = False) -> np.ndarray:
     """Decode an encoded image (any format OpenCV reads) into BGR uint8 (see :func:`to_bgr8`).
 
-    PNG, JPEG, BMP, WebP and TIFF files are refused before decoding when their header announces
+    PNG, JPEG, BMP, WebP, TIFF and GIF files are refused before decoding when their header announces
     more than ``max_pixels`` pixels; other formats are checked once decoded (OpenCV itself refuses
     more than 2**30 pixels), or with ``sized_formats_only`` refused outright, so that no upload can
     make OpenCV allocate for a size nobody checked. A truncated JPEG is refused (libjpeg would
@@ -89,7 +89,7 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS, sized_formats_only: 
         ImageDecodeError: and nothing else, for empty bytes, bytes in no format OpenCV reads, a
             corrupt or truncated image, or (as its subclass ImageTooLargeError) one with more than
             ``max_pixels`` pixels, or (as UnreadHeaderError) with ``sized_formats_only``, bytes
-            that are not a PNG, JPEG, BMP, WebP or TIFF file whose header states its size.
+            that are not a PNG, JPEG, BMP, WebP, TIFF or GIF file whose header states its size.
     """
     if not data:
         raise ImageDecodeError("empty file")
@@ -97,7 +97,7 @@ def decode_image(data: bytes, max_pixels: int = MAX_PIXELS, sized_formats_only: 
     if announced is not None:
         _check_pixels(*announced, max_pixels)
     elif sized_formats_only:
-        raise UnreadHeaderError("not a PNG, JPEG, BMP, WebP or TIFF file whose header states its size")
+        raise UnreadHeaderError("not a PNG, JPEG, BMP, WebP, TIFF or GIF file whose header states its size")
     try:
         image = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), _IMREAD_FLAGS)
     except cv2.error as exc:

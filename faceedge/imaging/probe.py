@@ -146,6 +146,19 @@ def _webp_size(data: bytes) -> tuple[int, int] | None:
     raise ImageDecodeError("corrupt WebP header")
 
 
+def _gif_size(data: bytes) -> tuple[int, int]:
+    """The logical screen size, little-endian after the signature: OpenCV decodes every GIF into
+    a canvas of that size (and refuses a frame that does not fit in it), whatever the frames hold.
+
+    Raises:
+        ImageDecodeError: the data ends before the size does.
+    """
+    if len(data) < 10:
+        raise ImageDecodeError("truncated GIF header")
+    width, height = struct.unpack("<HH", data[6:10])
+    return width, height
+
+
 def _tiff_size(data: bytes) -> tuple[int, int]:
     """The width and height in the first IFD of a classic TIFF or a BigTIFF: the image OpenCV decodes.
 
@@ -201,4 +214,6 @@ _HEADER_READERS: tuple[tuple[bytes, Callable[[bytes], tuple[int, int] | None]], 
     (b"MM\x00*", _tiff_size),
     (b"II+\x00", _tiff_size),
     (b"MM\x00+", _tiff_size),
+    (b"GIF87a", _gif_size),
+    (b"GIF89a", _gif_size),
 )

@@ -9,6 +9,7 @@ import functools
 import inspect
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -22,6 +23,7 @@ from faceedge.errors import FaceedgeError, SourceError
 from faceedge.runtime.config import CLASSIFY_EVERY, MIN_FACE, PipelineConfig, pipeline_backends
 from faceedge.runtime.detection import DetectorChoice
 from faceedge.runtime.server.options import ServeOptions
+from faceedge.runtime.sources import RTSP_RETRY_FOR_S, RTSP_TIMEOUT_S
 
 if TYPE_CHECKING:
     from faceedge.runtime.sources import SourceSpec
@@ -143,6 +145,16 @@ def run(
     video: Annotated[str | None, typer.Option(help="Read a video file.")] = None,
     image: Annotated[str | None, typer.Option(help="Read an image, a folder of images, or a glob.")] = None,
     rtsp: Annotated[str | None, typer.Option(help="Read an RTSP stream (rtsp://...).")] = None,
+    rtsp_timeout: Annotated[
+        float,
+        typer.Option(min=0.1, help="Seconds a stream may take to open, or to send its next frame, per try."),
+    ] = RTSP_TIMEOUT_S,
+    rtsp_retry_for: Annotated[
+        float,
+        typer.Option(
+            min=0.0, help="Seconds a stream may stay down, retried, before the run ends (0: no retry)."
+        ),
+    ] = RTSP_RETRY_FOR_S,
     source: Annotated[
         SourceChoice | None, typer.Option(help="`demo`: the short clip that ships with faceedge.")
     ] = None,
@@ -180,7 +192,9 @@ def run(
     if not logging.getLogger().isEnabledFor(logging.DEBUG):
         _quiet_opencv()
     options = RunOptions(
-        source=_source(camera, video, image, rtsp, source is SourceChoice.demo, loop),
+        source=_source(
+            camera, video, image, rtsp, source is SourceChoice.demo, loop, rtsp_timeout, rtsp_retry_for
+        ),
         pipeline=dataclasses.replace(pipeline, classify_every=classify_every, detect=not no_detect),
         json_path=json_path,
         events=events,
@@ -189,7 +203,7 @@ def run(
         max_frames=max_frames,
     )
     progress = _Progress() if sys.stderr.isatty() and display is False else None
-    with _in_flag_words():
+    with _in_flag_words(), _terminated_exits():
         summary = run_source(options, on_frame=progress)
     if progress is not None:
         progress.clear()
@@ -197,8 +211,21 @@ def run(
         typer.echo(line, err=True)
     if summary.error is not None:
         raise summary.error
-    if summary.interrupted:
-        raise typer.Exit(130)
+    if summary.interrupted:  # the shell's convention: 128 + the signal's number
+        raise typer.Exit(143 if summary.terminated else 130)
+
+
+@contextlib.contextmanager
+def _terminated_exits() -> Iterator[None]:
+    """SIGTERM before the first frame (loading a model, opening a stream) ends the command as
+    Ctrl-C would there, with SIGTERM's exit code."""
+    from faceedge.runtime.run import Terminated
+
+    try:
+        yield
+    except Terminated:
+        typer.echo("faceedge: terminated", err=True)
+        raise typer.Exit(143) from None
 
 
 # How this command names each kind of source, for the message that asks for exactly one.
@@ -212,7 +239,14 @@ _SOURCE_FLAGS = {
 
 
 def _source(
-    camera: int | None, video: str | None, image: str | None, rtsp: str | None, demo: bool, loop: int
+    camera: int | None,
+    video: str | None,
+    image: str | None,
+    rtsp: str | None,
+    demo: bool,
+    loop: int,
+    rtsp_timeout_s: float,
+    rtsp_retry_for_s: float,
 ) -> SourceSpec:
     """The one source the flags give, as a :class:`SourceSpec`; when not exactly one, the error
     names the flags.
@@ -223,7 +257,16 @@ def _source(
     from faceedge.runtime.sources import SourceChoiceError, SourceSpec
 
     try:
-        return SourceSpec.choose(camera=camera, video=video, image=image, rtsp=rtsp, demo=demo, loop=loop)
+        return SourceSpec.choose(
+            camera=camera,
+            video=video,
+            image=image,
+            rtsp=rtsp,
+            demo=demo,
+            loop=loop,
+            rtsp_timeout_s=rtsp_timeout_s,
+            rtsp_retry_for_s=rtsp_retry_for_s,
+        )
     except SourceChoiceError as exc:
         got = f" (got {', '.join(_SOURCE_FLAGS[kind] for kind in exc.given)})" if exc.given else ""
         raise SourceError(
@@ -253,8 +296,11 @@ class _Progress:
 
 
 def _quiet_opencv() -> None:
-    """Keep OpenCV's own warnings (a camera probe's, a codec's) off the terminal; faceedge's
-    errors say what failed. ``--verbose`` leaves them on."""
+    """Keep OpenCV's own warnings (a camera probe's, a codec's) and FFmpeg's log lines (a stream
+    that times out) off the terminal; faceedge's errors say what failed. ``--verbose`` leaves them
+    on, and so does an ``OPENCV_FFMPEG_LOGLEVEL`` the user set."""
+    # OpenCV reads this once, when it first uses FFmpeg; -8 is FFmpeg's AV_LOG_QUIET.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     import cv2
 
     with contextlib.suppress(AttributeError):  # an OpenCV build without its logging module
@@ -294,10 +340,20 @@ def serve(
     max_batch: Annotated[
         int, typer.Option(min=1, help="Most waiting images whose faces share one classifier call.")
     ] = _SERVE.max_batch,
+    header_timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds a connection has to send a request's headers.")
+    ] = _SERVE.header_timeout,
+    body_timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds an upload may take before --min-body-rate applies.")
+    ] = _SERVE.body_timeout,
+    min_body_rate: Annotated[
+        float, typer.Option(min=0.01, help="Slowest average upload rate accepted, in KiB/s (408 below).")
+    ] = _SERVE.min_body_rate / (1 << 10),
     api_key: Annotated[
         str | None,
         typer.Option(
-            help="Ask every API call for this key (header X-API-Key).",
+            help="Ask every API call for this key (header X-API-Key). Set FACEEDGE_API_KEY instead to "
+            "keep the key out of the process list: a --api-key value is visible to every user in ps.",
             envvar="FACEEDGE_API_KEY",
             show_default=False,
         ),
@@ -322,6 +378,9 @@ def serve(
         max_pixels=int(max_megapixels * 1_000_000),
         max_batch=max_batch,
         api_key=api_key or None,
+        header_timeout=header_timeout,
+        body_timeout=body_timeout,
+        min_body_rate=int(min_body_rate * (1 << 10)),
     )
     with _in_flag_words():
         serve_http(options, host, port, allow_anonymous)

@@ -13,6 +13,7 @@ import cv2
 import numpy as np
 
 from faceedge.errors import OutputError
+from faceedge.paths import check_writable
 from faceedge.runtime.pipeline import FrameResult
 from faceedge.runtime.tracker import TrackEvent
 
@@ -53,14 +54,36 @@ class JsonLinesWriter:
             self._out.close()
 
 
+# The containers OpenCV's writer makes from the file name's extension that take the MPEG-4 video
+# the saver writes; with another name it opens no writer, which would only show at the first frame.
+VIDEO_CONTAINERS = (".mp4", ".m4v", ".mov", ".mkv", ".avi")
+
+
+def check_video_path(path: str | Path) -> Path:
+    """Refuse, before any work, a path the annotated video cannot be saved to; return it as a Path.
+
+    Raises:
+        OutputError: a name without a video extension (:data:`VIDEO_CONTAINERS`), a folder, a
+            missing folder, or a file that cannot be written (see :func:`faceedge.paths.check_writable`).
+    """
+    path = Path(path)
+    if path.suffix.lower() not in VIDEO_CONTAINERS and not path.is_dir():
+        raise OutputError(
+            f"cannot save the video to {path}: the name must end in {', '.join(VIDEO_CONTAINERS)}"
+        )
+    return check_writable(path, "video")
+
+
 class VideoSaver:
     """The annotated frames as an MP4 file. The size is taken from the first frame; frames of
-    another size (a folder of images) are letterboxed into it."""
+    another size (a folder of images) are letterboxed into it.
+
+    Raises:
+        OutputError: ``path`` cannot take the video (see :func:`check_video_path`).
+    """
 
     def __init__(self, path: str | Path, fps: float | None) -> None:
-        self.path = Path(path)
-        if not self.path.parent.is_dir():
-            raise OutputError(f"cannot save the video to {path}: no folder {self.path.parent}")
+        self.path = check_video_path(path)
         self.fps = fps if fps and 1 <= fps <= 240 else 30.0
         self._writer: cv2.VideoWriter | None = None
         self._size: tuple[int, int] | None = None

@@ -10,19 +10,35 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import signal
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from faceedge.errors import FaceedgeError, OutputError, SourceError
+from faceedge.paths import check_writable, refuse_overwriting
 from faceedge.runtime.config import PipelineConfig
-from faceedge.runtime.outputs import Display, JsonLinesWriter, VideoSaver, display_available, draw
+from faceedge.runtime.outputs import (
+    Display,
+    JsonLinesWriter,
+    VideoSaver,
+    check_video_path,
+    display_available,
+    draw,
+)
 from faceedge.runtime.pipeline import STAGES, FacePipeline, FrameResult
 from faceedge.runtime.sources import FrameSource, SourceSpec, open_source, prefetched
 
 log = logging.getLogger(__name__)
 
 PREFETCH = 4  # frames a file source may decode ahead
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``docker stop``, systemd, ``timeout``) during :func:`run`, raised in the main thread
+    as Ctrl-C raises KeyboardInterrupt, so that the run ends in the same way."""
 
 
 @dataclass
@@ -39,7 +55,8 @@ class RunSummary:
     skipped: list[tuple[str, str]] = field(default_factory=list)
     reconnects: int = 0
     dropped: int = 0
-    interrupted: bool = False
+    interrupted: bool = False  # by Ctrl-C or SIGTERM
+    terminated: bool = False  # by SIGTERM
     error: FaceedgeError | None = None  # what ended the run early, if anything did
     started: float = field(default_factory=time.perf_counter)
 
@@ -75,6 +92,7 @@ class RunSummary:
             "reconnects": self.reconnects,
             "dropped": self.dropped,
             "interrupted": self.interrupted,
+            "terminated": self.terminated,
             "error": None if self.error is None else str(self.error),
         }
 
@@ -84,7 +102,7 @@ class RunSummary:
         lines = [
             f"{self.frames} frames, {self.faces} faces, {self.events} track events in {self.seconds:.2f} s: "
             f"{self.fps:.1f} FPS"
-            + (" (interrupted)" if self.interrupted else "")
+            + (" (terminated)" if self.terminated else " (interrupted)" if self.interrupted else "")
             + (" (stopped by an error)" if self.error is not None else ""),
             f"per frame (ms): {stages}",
         ]
@@ -115,10 +133,11 @@ def run_pipeline(
     """Run every frame of ``source`` through ``pipeline`` and into the outputs; close the source and
     the outputs, whatever happens.
 
-    ``on_frame(result)`` is called after each frame (a progress bar, a test). Ctrl-C ends the run
-    early, and so does a source that fails mid-run (a stream that stays down): either way the
-    tracks still alive get their "end" events, the outputs are closed properly, and the summary
-    says what happened (``interrupted``, ``error``).
+    ``on_frame(result)`` is called after each frame (a progress bar, a test). Ctrl-C (or SIGTERM,
+    see :func:`run`) ends the run early, and so does a source that fails mid-run (a stream that
+    stays down): either way the tracks still alive get their "end" events, the outputs are closed
+    properly, and the summary says what happened (``interrupted``, ``terminated``, ``error``). A
+    source that delivered no frame because every input was unreadable is an ``error`` too.
     """
     read_stage = "wait" if source.live else "decode"  # a live source's time is waiting for a frame
     summary = RunSummary(source.name, stage_ms={read_stage: 0.0, **dict.fromkeys(STAGES, 0.0)})
@@ -141,8 +160,9 @@ def run_pipeline(
                 on_frame(result)
             if max_frames is not None and summary.frames >= max_frames:
                 break
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         summary.interrupted = True
+        summary.terminated = isinstance(exc, Terminated)
     except SourceError as exc:
         summary.error = exc
     finally:
@@ -157,6 +177,11 @@ def run_pipeline(
             for output in (json_out, save, display):
                 if output is not None:
                     output.close()
+    if summary.frames == 0 and summary.skipped and summary.error is None and not summary.interrupted:
+        # Scripts must be able to tell a run that read nothing from one that found no face.
+        summary.error = SourceError(
+            f"nothing could be read: all {len(summary.skipped)} inputs were skipped as unreadable"
+        )
     return summary
 
 
@@ -197,10 +222,12 @@ class RunOptions:
     max_frames: int | None = None
 
     def check(self) -> None:
-        """Refuse combinations that cannot work, before anything is opened.
+        """Refuse combinations that cannot work, and output files that cannot be written or that
+        are an input (which writing them would destroy), before anything is opened.
 
         Raises:
-            OutputError: outputs that cannot be made.
+            OutputError: outputs that cannot be made, or that are one of the source's files.
+            SourceError: an image source that names no image (found listing the inputs).
         """
         # Options are named as this class names them; the CLI says its flags instead.
         if self.events and self.json_path is None:
@@ -209,19 +236,40 @@ class RunOptions:
             raise OutputError("`events` needs tracks, and still images are not tracked")
         if self.display and not display_available():
             raise OutputError("no display to show a window on; run with `display=False`")
+        files = {
+            "JSON output": None if self.json_path in (None, "-") else self.json_path,
+            "video": self.save,
+        }
+        files = {what: path for what, path in files.items() if path is not None}
+        inputs = self.source.files() if files else []
+        for what, path in files.items():
+            refuse_overwriting(path, inputs, what)
+        if "JSON output" in files:
+            check_writable(files["JSON output"], "JSON output")
+        if self.save is not None:
+            check_video_path(self.save)
 
 
 def run(options: RunOptions, on_frame=None) -> RunSummary:
-    """`faceedge run`: open the source (first, so that a missing camera is reported before any model
-    loads), the pipeline and the outputs, run every frame, and close everything.
+    """`faceedge run`: check the outputs, open the source (first, so that a missing camera is
+    reported before any model loads), the pipeline and the outputs, run every frame, and close
+    everything.
 
-    Errors found before the first frame are raised; a source failing mid-run is recorded in the
-    summary's ``error`` (its end events and outputs are written first), as Ctrl-C is in
-    ``interrupted``.
+    Errors found before the first frame are raised; a source failing mid-run, or one whose every
+    input was unreadable, is recorded in the summary's ``error`` (its end events and outputs are
+    written first), as Ctrl-C is in ``interrupted``. Called from the main thread, it takes SIGTERM
+    as Ctrl-C for its duration (``terminated`` says which it was), and restores the handler after.
 
     Raises:
         SourceError, OutputError, ModelError, BackendError, GpuError: before the first frame.
+        KeyboardInterrupt: Ctrl-C before the first frame; :class:`Terminated`: SIGTERM then.
     """
+    with _sigterm_as_interrupt():
+        return _run(options, on_frame)
+
+
+def _run(options: RunOptions, on_frame) -> RunSummary:
+    """:func:`run`, without the signal handling."""
     options.check()
     show = display_available() if options.display is None else options.display
     if options.display is None and not show:
@@ -242,6 +290,27 @@ def run(options: RunOptions, on_frame=None) -> RunSummary:
             "display": _opened(opened, Display()) if show else None,
         }
         return run_pipeline(source, pipeline, max_frames=options.max_frames, on_frame=on_frame, **outputs)
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises :class:`Terminated` in the main thread while the block runs; only the first
+    one, so that the outputs being closed after it are not cut short by a second. Outside the main
+    thread, where Python cannot set handlers, nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        # None: a handler set outside Python, which cannot be set back; the default is closest.
+        signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
 
 
 def _opened(stack: contextlib.ExitStack, output):

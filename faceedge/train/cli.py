@@ -95,7 +95,7 @@ def train(
     """Train a gender classifier on UTKFace and evaluate it on the test split."""
     from faceedge.errors import DatasetError, require
     from faceedge.evaluate.text import format_report
-    from faceedge.folders import check_folder_writable
+    from faceedge.paths import check_folder_writable
 
     if data is None and not resume:
         raise DatasetError("give the UTKFace data with --data (or FACEEDGE_UTKFACE)")

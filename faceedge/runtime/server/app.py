@@ -20,12 +20,11 @@ from dataclasses import replace
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from fastapi.staticfiles import StaticFiles
 
 from faceedge.runtime.server.batcher import BatchingAnalyzer
 from faceedge.runtime.server.metrics import ServerMetrics
 from faceedge.runtime.server.options import ServeOptions
-from faceedge.runtime.server.routes import PAGE_DIR, Refusal, ServerRoutes
+from faceedge.runtime.server.routes import PAGE_DIR, PageFiles, Refusal, ServerRoutes
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +71,7 @@ def create_app(options: ServeOptions | None = None, pipeline=None):
     _answer_errors(app, metrics)
     _measure_requests(app, metrics)
     app.include_router(ServerRoutes(options, analyzer, metrics, pipeline).router())
-    app.mount("/page", StaticFiles(directory=PAGE_DIR), name="page")
+    app.mount("/page", PageFiles(directory=PAGE_DIR), name="page")
     return app
 
 
@@ -82,7 +81,9 @@ def _answer_errors(app: FastAPI, metrics: ServerMetrics) -> None:
     @app.exception_handler(Refusal)
     async def refused(_request: Request, refusal: Refusal) -> JSONResponse:
         metrics.errors.labels(refusal.reason).inc()
-        headers = {"Retry-After": "1"} if refusal.status == 503 else None
+        headers = {"Retry-After": "1"} if refusal.status == 503 else {}
+        if refusal.close:
+            headers["Connection"] = "close"
         return JSONResponse({"detail": refusal.detail}, status_code=refusal.status, headers=headers)
 
     @app.exception_handler(Exception)

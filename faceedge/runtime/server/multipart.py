@@ -2,11 +2,16 @@
 
 Starlette's own form parser spools a part larger than 1 MB to a temporary file; faceedge never writes
 an upload to disk, so the body (already read, and capped at the upload limit) is parsed here instead.
+A form has at most :data:`MAX_PARTS` parts (each of at most 8 headers of 4 KiB, python-multipart's
+own limits): a body of a hundred thousand tiny parts is refused at its ninth, not parsed whole.
+Error messages are short whatever the body holds.
 """
 
 from __future__ import annotations
 
 FIELD = "image"  # the form field that carries the image
+MAX_PARTS = 8  # the image and a few other fields; the upload page sends the image alone
+_SHOWN_NAMES, _NAME_CHARS, _MESSAGE_CHARS = 3, 40, 200  # how much of a bad form a message repeats
 
 
 class FormError(ValueError):
@@ -17,9 +22,10 @@ def form_image(body: bytes, content_type: str, field: str = FIELD) -> bytes:
     """The bytes of the part named ``field`` in a ``multipart/form-data`` ``body``.
 
     Raises:
-        FormError: no boundary, a malformed body, or no part named ``field``.
+        FormError: no boundary or one that is too long, a malformed body, more than
+            :data:`MAX_PARTS` parts, or no part named ``field``.
     """
-    from python_multipart.exceptions import MultipartParseError
+    from python_multipart.exceptions import FormParserError
     from python_multipart.multipart import MultipartParser, parse_options_header
 
     _, options = parse_options_header(content_type)
@@ -30,6 +36,10 @@ def form_image(body: bytes, content_type: str, field: str = FIELD) -> bytes:
     name, value = bytearray(), bytearray()
 
     def begin() -> None:
+        if len(parts) == MAX_PARTS:  # raised through the parser: the rest is never parsed
+            raise FormError(
+                f"the form has more than {MAX_PARTS} parts; send the image as the field {field!r}"
+            )
         parts.append(({}, bytearray()))
 
     def end_header() -> None:
@@ -44,12 +54,14 @@ def form_image(body: bytes, content_type: str, field: str = FIELD) -> bytes:
         "on_header_value": lambda data, start, stop: value.extend(data[start:stop]),
         "on_header_end": end_header,
     }
-    parser = MultipartParser(boundary, callbacks)
     try:
+        parser = MultipartParser(boundary, callbacks)  # a boundary over 256 characters is refused here
         parser.write(body)
         parser.finalize()
-    except MultipartParseError as exc:
-        raise FormError(f"malformed multipart/form-data body: {exc}") from None
+    except FormParserError as exc:
+        raise FormError(
+            f"malformed multipart/form-data body: {_shortened(str(exc), _MESSAGE_CHARS)}"
+        ) from None
     names = []
     for headers, data in parts:
         _, disposition = parse_options_header(headers.get(b"content-disposition", b""))
@@ -57,5 +69,11 @@ def form_image(body: bytes, content_type: str, field: str = FIELD) -> bytes:
         if part_name == field:
             return bytes(data)
         names.append(part_name)
-    found = ", ".join(repr(n) for n in names) or "no field"
+    found = ", ".join(repr(_shortened(n, _NAME_CHARS)) for n in names[:_SHOWN_NAMES]) or "no field"
+    if len(names) > _SHOWN_NAMES:
+        found += f" and {len(names) - _SHOWN_NAMES} more"
     raise FormError(f"the form has no {field!r} field ({found}); send the image as the field {field!r}")
+
+
+def _shortened(text: str, chars: int) -> str:
+    return text if len(text) <= chars else text[: chars - 3] + "..."

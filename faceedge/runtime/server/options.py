@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from faceedge.runtime.config import PipelineConfig
 
+KiB = 1 << 10
 MiB = 1 << 20
 
 
@@ -13,7 +14,13 @@ MiB = 1 << 20
 class ServeOptions:
     """What the server runs and what it accepts. ``pipeline`` says how images are analysed; the
     server never tracks (each request is one image), whatever its ``track`` says. ``api_key`` None:
-    no key is asked for."""
+    no key is asked for.
+
+    Slow clients are cut off: a connection whose request headers are not all in ``header_timeout``
+    seconds after it opened (or after its previous answer) is closed; an upload must arrive at
+    ``min_body_rate`` bytes per second on average once ``body_timeout`` seconds have passed, or it
+    is refused (408) and its slot freed.
+    """
 
     pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     max_upload_bytes: int = 8 * MiB
@@ -21,3 +28,6 @@ class ServeOptions:
     max_batch: int = 16
     queue_limit: int = 32
     api_key: str | None = None
+    header_timeout: float = 10.0
+    body_timeout: float = 10.0
+    min_body_rate: int = 64 * KiB

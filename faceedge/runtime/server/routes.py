@@ -11,9 +11,11 @@ import hmac
 import time
 from pathlib import Path
 
+import anyio
 from fastapi import APIRouter, Request, Security
 from fastapi.responses import FileResponse, JSONResponse, Response
 from fastapi.security import APIKeyHeader
+from fastapi.staticfiles import StaticFiles
 from starlette.requests import ClientDisconnect
 
 from faceedge.errors import ImageDecodeError, ImageTooLargeError, ServerBusy, UnreadHeaderError
@@ -46,11 +48,21 @@ _KEY_HEADER = APIKeyHeader(name=API_KEY_HEADER, auto_error=False, description="T
 
 
 class Refusal(Exception):
-    """A request the server will not serve: its status, a metrics reason, and what to tell the client."""
+    """A request the server will not serve: its status, a metrics reason, and what to tell the client;
+    ``close``: the connection is closed after the answer (the rest of the request is not waited for)."""
 
-    def __init__(self, status: int, reason: str, detail: str) -> None:
+    def __init__(self, status: int, reason: str, detail: str, close: bool = False) -> None:
         super().__init__(detail)
-        self.status, self.reason, self.detail = status, reason, detail
+        self.status, self.reason, self.detail, self.close = status, reason, detail, close
+
+
+class PageFiles(StaticFiles):
+    """The page's files (under ``/page``), each served with the headers ``/`` has."""
+
+    def file_response(self, *args, **kwargs) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers.update(_PAGE_HEADERS)
+        return response
 
 
 class ServerRoutes:
@@ -134,10 +146,11 @@ class ServerRoutes:
 
     async def _analyze(self, request: Request, content_type: str) -> AnalyzeResult:
         options = self.options
-        data = _image_bytes(await _read_body(request, options.max_upload_bytes), content_type)
+        body = await _read_body(request, options)
         started = time.perf_counter()  # the body is in: from here on the time is the server's
         try:
-            async with self.decoding:
+            async with self.decoding:  # a form is parsed off the event loop, as an image is decoded
+                data = await asyncio.to_thread(_image_bytes, body, content_type)
                 bgr = await asyncio.to_thread(decode_image, data, options.max_pixels, sized_formats_only=True)
         except ImageTooLargeError as exc:
             raise Refusal(413, "too_many_pixels", f"the image is too large: {exc}") from None
@@ -179,20 +192,35 @@ class ServerRoutes:
         return FileResponse(PAGE_DIR / "index.html", headers=_PAGE_HEADERS)
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    """The request body, refused (413) as soon as it is known to exceed ``limit`` bytes."""
+async def _read_body(request: Request, options: ServeOptions) -> bytes:
+    """The request body, refused (413) as soon as it is known to exceed ``options.max_upload_bytes``,
+    and (408) as soon as it arrives slower than ``options.min_body_rate`` bytes per second on average
+    once ``options.body_timeout`` seconds have passed: a client that trickles its body would hold
+    its slot for as long as it liked."""
+    limit = options.max_upload_bytes
     declared = request.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > limit:
         raise Refusal(413, "too_large", f"the body is {int(declared)} bytes; the limit is {limit}")
     chunks, size = [], 0
+    started = anyio.current_time()
     try:
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise Refusal(413, "too_large", f"the body is over the limit of {limit} bytes")
-            chunks.append(chunk)
+        with anyio.CancelScope(deadline=started + options.body_timeout) as reading:
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise Refusal(413, "too_large", f"the body is over the limit of {limit} bytes")
+                chunks.append(chunk)
+                reading.deadline = started + options.body_timeout + size / options.min_body_rate
     except ClientDisconnect:
         raise Refusal(400, "disconnected", "the client went away before the body was complete") from None
+    if reading.cancelled_caught:
+        raise Refusal(
+            408,
+            "slow_body",
+            f"the body arrived too slowly ({size} bytes in {anyio.current_time() - started:.0f} s): it must "
+            f"arrive at {options.min_body_rate} bytes/s or more after the first {options.body_timeout:g} s",
+            close=True,
+        )
     return b"".join(chunks)
 
 
@@ -216,7 +244,11 @@ def _accepted_content_type(request: Request) -> str:
 
 
 def _image_bytes(body: bytes, content_type: str) -> bytes:
-    """The image in a request: the body itself, or the image field of a multipart form."""
+    """The image in a request: the body itself, or the image field of a multipart form.
+
+    Raises:
+        Refusal: an empty body or image, or a form that is malformed or has no image field.
+    """
     if not body:
         raise Refusal(400, "empty", "the body is empty: it should be an image")
     data = body

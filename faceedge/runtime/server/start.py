@@ -12,6 +12,7 @@ from faceedge.runtime.server.options import ServeOptions
 log = logging.getLogger(__name__)
 
 API_KEY_ENV = "FACEEDGE_API_KEY"
+KEEP_ALIVE_S = 5  # uvicorn's default: how long a connection may idle after an answer
 
 
 def is_loopback(host: str) -> bool:
@@ -63,14 +64,26 @@ def serve(
         log.info("%s: %s", role, backend)
     log.info("serving on http://%s:%d (the upload page at /, the API schema at /openapi.json)", host, port)
     try:
-        # Connections beyond what the app admits get uvicorn's own 503 before anything is read.
-        uvicorn.run(
-            app,
-            host=host,
-            port=port,
-            log_level="warning",
-            server_header=False,
-            limit_concurrency=4 * options.queue_limit,
-        )
+        uvicorn.run(app, host=host, port=port, **uvicorn_settings(options))
     finally:
         app.state.analyzer.close()
+
+
+def uvicorn_settings(options: ServeOptions) -> dict:
+    """uvicorn's settings (``uvicorn.Config``'s keywords but the app and address): the ones
+    `faceedge serve` runs with, and the tests too.
+
+    No ``limit_concurrency``: uvicorn counts open connections against it, idle ones included, so a
+    few dozen clients that connect and send nothing made every route answer 503. /v1/analyze admits
+    ``queue_limit`` requests at once by itself; every other route is cheap. Idle connections are
+    closed instead: after ``header_timeout`` seconds without a request's headers (the protocol
+    below; uvicorn has no such setting) and ``timeout_keep_alive`` seconds after an answer.
+    """
+    from faceedge.runtime.server.protocol import with_header_timeout
+
+    return {
+        "log_level": "warning",
+        "server_header": False,
+        "http": with_header_timeout(options.header_timeout),
+        "timeout_keep_alive": KEEP_ALIVE_S,
+    }

@@ -23,12 +23,21 @@ from faceedge.runtime.sources.base import (
     prefetched,
 )
 from faceedge.runtime.sources.files import DEMO_CLIP, IMAGE_EXTENSIONS, ImageSource, VideoSource
-from faceedge.runtime.sources.live import CameraSource, CaptureFactory, LiveSource, RtspSource
+from faceedge.runtime.sources.live import (
+    RTSP_RETRY_FOR_S,
+    RTSP_TIMEOUT_S,
+    CameraSource,
+    CaptureFactory,
+    LiveSource,
+    RtspSource,
+)
 from faceedge.runtime.sources.spec import SOURCE_KINDS, SourceChoiceError, SourceSpec, open_source
 
 __all__ = [
     "DEMO_CLIP",
     "IMAGE_EXTENSIONS",
+    "RTSP_RETRY_FOR_S",
+    "RTSP_TIMEOUT_S",
     "SOURCE_KINDS",
     "CameraSource",
     "CaptureFactory",

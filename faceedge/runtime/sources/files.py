@@ -28,6 +28,10 @@ _IMAGE_KINDS = ", ".join(sorted(IMAGE_EXTENSIONS))  # for messages
 class ImageSource(FrameSource):
     """Image files in sorted order; each unreadable one is logged, counted in ``stats.skipped`` and skipped.
 
+    A file is read as what its bytes are, not what its name says; one whose header announces more
+    than ``max_pixels`` pixels, or in a format without a size in its header (see
+    :func:`~faceedge.imaging.decode.decode_image`), is skipped before it is decoded.
+
     ``spec`` is a file (read whatever its extension), a folder (its files with an image extension,
     not recursive) or a glob pattern (its matches with an image extension; ``**`` recurses).
 
@@ -37,7 +41,7 @@ class ImageSource(FrameSource):
 
     def __init__(self, spec: str | Path, max_pixels: int = MAX_PIXELS) -> None:
         super().__init__(str(spec))
-        self.paths = _image_files(str(spec))
+        self.paths = image_files(str(spec))
         self._max_pixels = max_pixels
         self._closed = False
 
@@ -47,7 +51,10 @@ class ImageSource(FrameSource):
             if self._closed:
                 return
             try:
-                image = decode_image(path.read_bytes(), self._max_pixels)
+                # The server's rule: only formats whose header states the size are decoded, so a
+                # few bytes announcing a huge canvas (a GIF named .jpg) are refused before OpenCV
+                # allocates it, whatever the file is called.
+                image = decode_image(path.read_bytes(), self._max_pixels, sized_formats_only=True)
             except ImageDecodeError as exc:
                 self._skip(path, str(exc))
                 continue
@@ -67,7 +74,7 @@ class ImageSource(FrameSource):
         self._closed = True
 
 
-def _image_files(spec: str) -> list[Path]:
+def image_files(spec: str) -> list[Path]:
     """The files an :class:`ImageSource` reads for ``spec``, sorted; never empty.
 
     Raises:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 from faceedge.errors import SourceError
 from faceedge.runtime.sources.base import FrameSource
-from faceedge.runtime.sources.files import ImageSource, VideoSource, open_demo
-from faceedge.runtime.sources.live import CameraSource, RtspSource
+from faceedge.runtime.sources.files import DEMO_CLIP, ImageSource, VideoSource, image_files, open_demo
+from faceedge.runtime.sources.live import RTSP_RETRY_FOR_S, RTSP_TIMEOUT_S, CameraSource, RtspSource
 
 SOURCE_KINDS = ("camera", "video", "image", "rtsp", "demo")
 _LOOPED = ("video", "demo")
@@ -32,16 +32,19 @@ class SourceSpec:
     ``target`` is the camera index for ``"camera"``, the file for ``"video"``, a file, folder or glob
     pattern for ``"image"`` (see :class:`ImageSource`), the URL for ``"rtsp"``, and None for
     ``"demo"`` (the clip that ships with faceedge). ``loop`` plays a video or the demo clip that many
-    times.
+    times. A stream's tries to open, and its waits for a frame, end after ``rtsp_timeout_s``; it is
+    given up once it has been down for ``rtsp_retry_for_s`` (see :class:`RtspSource`).
 
     Raises:
         SourceError: an unknown kind, a target that does not fit the kind, ``loop`` below 1 or given
-            to a source that cannot loop.
+            to a source that cannot loop, a timeout that is not positive or a negative retry time.
     """
 
     kind: str
     target: int | str | None = None
     loop: int = 1
+    rtsp_timeout_s: float = RTSP_TIMEOUT_S
+    rtsp_retry_for_s: float = RTSP_RETRY_FOR_S
 
     def __post_init__(self) -> None:
         if self.kind not in SOURCE_KINDS:
@@ -53,6 +56,11 @@ class SourceSpec:
             raise SourceError(f"loop must be at least 1, not {self.loop}")
         if self.loop != 1 and self.kind not in _LOOPED:
             raise SourceError(f"loop plays a video or the demo clip again; a {self.kind} source cannot loop")
+        if not self.rtsp_timeout_s > 0 or not self.rtsp_retry_for_s >= 0:  # NaN fails both
+            raise SourceError(
+                "a stream's timeout must be above 0 s and its retry time at least 0 s, not "
+                f"{self.rtsp_timeout_s} and {self.rtsp_retry_for_s}"
+            )
 
     def _check_target(self) -> None:
         """Raise :class:`SourceError` unless ``target`` is what ``kind`` reads."""
@@ -68,6 +76,19 @@ class SourceSpec:
         elif target == "":
             raise SourceError(f"the {self.kind} source is an empty string")
 
+    def files(self) -> list[Path]:
+        """The files this source reads (none for a camera or a stream), as an output must not be
+        one of them: the video, the demo clip, or every image a folder or pattern holds.
+
+        Raises:
+            SourceError: an image source names no file, folder or pattern with an image in it.
+        """
+        if self.kind == "image":
+            return image_files(self.target)
+        if self.kind == "video":
+            return [Path(self.target)]
+        return [DEMO_CLIP] if self.kind == "demo" else []
+
     @classmethod
     def choose(
         cls,
@@ -78,6 +99,8 @@ class SourceSpec:
         rtsp: str | None = None,
         demo: bool = False,
         loop: int = 1,
+        rtsp_timeout_s: float = RTSP_TIMEOUT_S,
+        rtsp_retry_for_s: float = RTSP_RETRY_FOR_S,
     ) -> SourceSpec:
         """The spec of the one source given, as a command line gives them (None: not given).
 
@@ -90,14 +113,17 @@ class SourceSpec:
         if len(chosen) != 1:
             raise SourceChoiceError(chosen)
         (kind,) = chosen
-        return cls(kind, None if kind == "demo" else given[kind], loop)
+        target = None if kind == "demo" else given[kind]
+        return cls(kind, target, loop, rtsp_timeout_s, rtsp_retry_for_s)
 
 
 _OPENERS: dict[str, Callable[[SourceSpec], FrameSource]] = {
     "camera": lambda spec: CameraSource(spec.target),
     "video": lambda spec: VideoSource(spec.target, loop=spec.loop),
     "image": lambda spec: ImageSource(spec.target),
-    "rtsp": lambda spec: RtspSource(spec.target),
+    "rtsp": lambda spec: RtspSource(
+        spec.target, timeout_s=spec.rtsp_timeout_s, retry_for_s=spec.rtsp_retry_for_s
+    ),
     "demo": lambda spec: open_demo(spec.loop),
 }
 
