@@ -126,6 +126,8 @@ def test_slow_bodies_are_refused_with_408_and_free_their_slots(url, image):
             answered, _, _ = select.select(waiting, [], [], 0.2)
             statuses.update((sock, _status(sock, time.monotonic() + 1)) for sock in answered)
         assert list(statuses.values()) == [408] * len(slow)
+    schema = httpx.get(url + "/openapi.json", timeout=5).json()
+    assert "408" in schema["paths"]["/v1/analyze"]["post"]["responses"]
     assert httpx.post(url + "/v1/analyze", content=image, headers=keyed, timeout=10).status_code == 200
 
 

@@ -39,6 +39,7 @@ class Problem(BaseModel):
 ERROR_RESPONSES = {
     400: {"model": Problem, "description": "Not an image, a truncated image, an empty body or a bad form"},
     401: {"model": Problem, "description": "The API key is missing or wrong"},
+    408: {"model": Problem, "description": "The body arrived too slowly; the connection is closed"},
     413: {"model": Problem, "description": "The body or the image's pixel count is over the limit"},
     415: {"model": Problem, "description": "A content type that cannot carry an image"},
     500: {"model": Problem, "description": "The server failed on this request (not the client's doing)"},
