@@ -209,3 +209,24 @@ def test_the_pipeline_speedups_are_frame_rates_against_the_original_app(monkeypa
     result = bench_pipeline.pipeline_bench(None, Path("model.keras"), loops=1, streams=(2,))
     assert result["speedup_faceedge"] == 4.0 and result["speedup_faceedge_every_frame"] == 1.5
     assert result["streams"] == [{"streams": 2}]
+
+
+def test_the_terminal_table_prints_a_skipped_row_s_reason_as_written(capsys):
+    # Square brackets in a reason (an extra's name) are text, not the terminal library's markup.
+    from faceedge.bench.report import print_table
+    from faceedge.bench.run import BenchReport, EngineResult
+
+    machine = {
+        "cpu": "Test CPU",
+        "cpus": 2,
+        "cpu_flags": ["avx2"],
+        "gpus": [],
+        "platform": "Linux",
+        "fp32_peak_gflops": 1.0,
+        "peak_measured_with": "numpy",
+        "libraries": {"numpy": "2"},
+    }
+    reason = "TensorFlow is not installed; install it with: pip install 'faceedge[train]'"
+    skipped = EngineResult("keras-call", "fp32", "keras", status="skipped", reason=reason)
+    print_table(BenchReport(machine, None, 0, (8,), [skipped]))
+    assert reason in capsys.readouterr().out

@@ -136,11 +136,11 @@ def print_table(report: BenchReport) -> None:
         table.add_row(*row[:2], r.status, *row[3:])
     console = Console(width=max(160, Console().width))
     for line in markdown(report).split("\n\n", 1)[0].splitlines():  # the machine, first
-        console.print(line, highlight=False)
+        console.print(line, highlight=False, markup=False)
     console.print(table)
     for r in report.results:
         if r.status != "ok":
-            console.print(f"{r.label}: {r.status}: {r.reason}", highlight=False)
+            console.print(f"{r.label}: {r.status}: {r.reason}", highlight=False, markup=False)
 
 
 def plot(data: dict, path: str | Path) -> Path:
