@@ -198,3 +198,12 @@ def test_the_api_key_option_says_the_environment_variable_keeps_it_out_of_ps():
     assert result.exit_code == 0
     text = " ".join(result.output.replace("│", " ").split())
     assert "FACEEDGE_API_KEY" in text and " ps" in text
+
+
+@pytest.mark.parametrize("name", ["header_timeout", "body_timeout", "min_body_rate"])
+def test_a_timeout_or_rate_that_is_not_above_zero_is_refused(name):
+    from faceedge.errors import ServeError
+    from faceedge.runtime.server import ServeOptions
+
+    with pytest.raises(ServeError, match=f"`{name}` must be above 0"):
+        ServeOptions(**{name: 0})

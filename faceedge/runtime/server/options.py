@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from faceedge.errors import ServeError
 from faceedge.runtime.config import PipelineConfig
 
 KiB = 1 << 10
@@ -31,3 +32,10 @@ class ServeOptions:
     header_timeout: float = 10.0
     body_timeout: float = 10.0
     min_body_rate: int = 64 * KiB
+
+    def __post_init__(self) -> None:
+        """Raises:
+        ServeError: a timeout or the minimum rate is not above 0 (it would refuse every upload)."""
+        for name in ("header_timeout", "body_timeout", "min_body_rate"):
+            if not getattr(self, name) > 0:
+                raise ServeError(f"`{name}` must be above 0, not {getattr(self, name)!r}")
