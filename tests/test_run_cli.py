@@ -299,9 +299,6 @@ def test_runs_that_stop_early_leave_no_reader_thread_behind():
 
 
 def test_json_flags_of_other_commands_keep_their_meaning():
-    import subprocess
-    import sys
-
     for command in (["doctor", "--json"], ["models", "--json"]):
         out = subprocess.run(
             [sys.executable, "-m", "faceedge", *command], capture_output=True, text=True, check=True
