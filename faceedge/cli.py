@@ -6,6 +6,7 @@ error's exit code, never a traceback.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from typing import Annotated
@@ -26,9 +27,13 @@ from faceedge.train.cli import report, train
 # no `require` stood guard is still told as the extra to install, never as a traceback.
 EXTRA_OF = {
     **dict.fromkeys(("tensorflow", "keras", "tf2onnx", "onnx", "tensorboard", "matplotlib"), "train"),
-    **dict.fromkeys(("fastapi", "uvicorn", "multipart", "prometheus_client"), "serve"),
+    **dict.fromkeys(("fastapi", "uvicorn", "python_multipart", "prometheus_client"), "serve"),
     "ai_edge_litert": "bench",
 }
+
+
+def _installed(package: str) -> bool:
+    return importlib.util.find_spec(package) is not None
 
 
 class _Group(TyperGroup):
@@ -42,7 +47,9 @@ class _Group(TyperGroup):
             raise typer.Exit(exc.exit_code) from None
         except ModuleNotFoundError as exc:
             package = (exc.name or "").partition(".")[0]
-            if package not in EXTRA_OF:  # a module of faceedge itself, or one it always needs: a bug
+            # Only a package that is not installed at all is an extra to install; a module missing
+            # inside an installed one (a version change), or from faceedge itself, is a bug to show.
+            if package not in EXTRA_OF or _installed(package):
                 raise
             missing = MissingExtraError(
                 f"{package} is not installed; install it with: pip install 'faceedge[{EXTRA_OF[package]}]'"

@@ -220,18 +220,32 @@ def test_evaluate_to_proc_is_refused_before_the_evaluation(synthetic_folder, mon
 
 @pytest.mark.parametrize(("missing", "extra"), [("matplotlib", "train"), ("tf2onnx.convert", "train")])
 def test_an_optional_package_missing_without_a_guard_names_its_extra(missing, extra, monkeypatch):
+    import faceedge.cli
     import faceedge.train.rundir
 
     def absent(run):
         raise ModuleNotFoundError(f"No module named {missing!r}", name=missing)
 
     monkeypatch.setattr(faceedge.train.rundir, "format_run", absent)
+    monkeypatch.setattr(faceedge.cli, "_installed", lambda package: False)  # as on a lean install
     result = runner.invoke(app, ["report", "some-run"])
     assert result.exit_code == 5
     top = missing.partition(".")[0]
     assert _error_line(result) == (
         f"faceedge: error: {top} is not installed; install it with: pip install 'faceedge[{extra}]'"
     )
+
+
+def test_a_module_missing_inside_an_installed_package_stays_a_bug(monkeypatch):
+    # matplotlib is installed here: a module missing inside it is no extra to install.
+    import faceedge.train.rundir
+
+    def absent(run):
+        raise ModuleNotFoundError("No module named 'matplotlib.gone'", name="matplotlib.gone")
+
+    monkeypatch.setattr(faceedge.train.rundir, "format_run", absent)
+    result = runner.invoke(app, ["report", "some-run"])
+    assert isinstance(result.exception, ModuleNotFoundError)
 
 
 def test_a_missing_module_of_faceedge_itself_stays_a_bug(monkeypatch):

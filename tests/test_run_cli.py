@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
 import signal
 import subprocess
@@ -437,6 +438,36 @@ def test_run_takes_sigterm_only_while_it_runs():
     run_source(options, on_frame=lambda result: during.append(signal.getsignal(signal.SIGTERM)))
     assert during and all(handler is not before for handler in during)
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_sigterm_while_the_outputs_close_still_finishes_them_and_says_terminated(tmp_path):
+    import faceedge.runtime.run as run_module
+    from faceedge.runtime.config import PipelineConfig
+    from faceedge.runtime.run import RunOptions
+    from faceedge.runtime.sources import SourceSpec
+
+    closed = []
+
+    class SignalledOnClose(run_module.JsonLinesWriter):
+        def close(self) -> None:  # the first output to close gets SIGTERM sent mid-close
+            if not closed:
+                os.kill(os.getpid(), signal.SIGTERM)
+            super().close()
+            closed.append(self)
+
+    out = tmp_path / "faces.jsonl"
+    options = RunOptions(
+        SourceSpec("demo"), PipelineConfig(backend="cpu"), json_path=str(out), events=True, max_frames=5
+    )
+    original = run_module.JsonLinesWriter
+    run_module.JsonLinesWriter = SignalledOnClose
+    try:
+        summary = run_module.run(options)
+    finally:
+        run_module.JsonLinesWriter = original
+    assert summary.terminated and summary.interrupted and summary.frames == 5
+    kinds = [json.loads(line)["event"] for line in out.read_text().splitlines()]
+    assert kinds.count("start") == kinds.count("end") == 2  # every track ended in the file
 
 
 @pytest.mark.parametrize(

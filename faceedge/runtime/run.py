@@ -166,17 +166,18 @@ def run_pipeline(
     except SourceError as exc:
         summary.error = exc
     finally:
-        frames.close()
-        source.close()
-        try:
-            _end_tracks(pipeline, json_out, summary, current)
-        finally:
-            summary.seconds = time.perf_counter() - summary.started
-            summary.skipped = list(source.stats.skipped)
-            summary.reconnects, summary.dropped = source.stats.reconnects, source.stats.dropped
-            for output in (json_out, save, display):
-                if output is not None:
-                    output.close()
+        with _sigterm_deferred(summary):  # the end events and the outputs are finished, whatever comes
+            frames.close()
+            source.close()
+            try:
+                _end_tracks(pipeline, json_out, summary, current)
+            finally:
+                summary.seconds = time.perf_counter() - summary.started
+                summary.skipped = list(source.stats.skipped)
+                summary.reconnects, summary.dropped = source.stats.reconnects, source.stats.dropped
+                for output in (json_out, save, display):
+                    if output is not None:
+                        output.close()
     if summary.frames == 0 and summary.skipped and summary.error is None and not summary.interrupted:
         # Scripts must be able to tell a run that read nothing from one that found no face.
         summary.error = SourceError(
@@ -300,17 +301,41 @@ def _sigterm_as_interrupt() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-
-    def terminate(signum: int, frame: object) -> None:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        raise Terminated
-
-    previous = signal.signal(signal.SIGTERM, terminate)
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
     try:
         yield
     finally:
         # None: a handler set outside Python, which cannot be set back; the default is closest.
         signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_deferred(summary: RunSummary) -> Iterator[None]:
+    """While a run closes its outputs, a first SIGTERM only marks the summary terminated instead of
+    raising: the end events, the video and the summary are finished all the same. Only where
+    :func:`run` took SIGTERM (a library caller's own handler is left alone)."""
+    if (
+        threading.current_thread() is not threading.main_thread()
+        or signal.getsignal(signal.SIGTERM) is not _raise_terminated
+    ):
+        yield
+        return
+
+    def mark(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        summary.interrupted = summary.terminated = True
+
+    signal.signal(signal.SIGTERM, mark)
+    try:
+        yield
+    finally:
+        if signal.getsignal(signal.SIGTERM) is mark:  # no signal came: run() keeps taking it
+            signal.signal(signal.SIGTERM, _raise_terminated)
 
 
 def _opened(stack: contextlib.ExitStack, output):

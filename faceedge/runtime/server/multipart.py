@@ -10,6 +10,7 @@ Error messages are short whatever the body holds.
 from __future__ import annotations
 
 FIELD = "image"  # the form field that carries the image
+MAX_BOUNDARY = 256  # characters: RFC 2046 allows 70; checked here, whatever the parser's version
 MAX_PARTS = 8  # the image and a few other fields; the upload page sends the image alone
 _SHOWN_NAMES, _NAME_CHARS, _MESSAGE_CHARS = 3, 40, 200  # how much of a bad form a message repeats
 
@@ -32,6 +33,10 @@ def form_image(body: bytes, content_type: str, field: str = FIELD) -> bytes:
     boundary = options.get(b"boundary")
     if not boundary:
         raise FormError("the multipart/form-data content type has no boundary")
+    if len(boundary) > MAX_BOUNDARY:
+        raise FormError(
+            f"the multipart boundary has {len(boundary)} characters; at most {MAX_BOUNDARY} are taken"
+        )
     parts: list[tuple[dict[bytes, bytes], bytearray]] = []
     name, value = bytearray(), bytearray()
 
@@ -55,7 +60,7 @@ def form_image(body: bytes, content_type: str, field: str = FIELD) -> bytes:
         "on_header_end": end_header,
     }
     try:
-        parser = MultipartParser(boundary, callbacks)  # a boundary over 256 characters is refused here
+        parser = MultipartParser(boundary, callbacks)
         parser.write(body)
         parser.finalize()
     except FormParserError as exc:
