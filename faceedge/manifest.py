@@ -19,7 +19,9 @@ from typing import Any
 from faceedge.errors import ModelError
 
 SCHEMA = "faceedge.manifest"
-SCHEMA_VERSION = 1
+# Version 2 says what each output means and in which unit (model v2 gives an age as well as P(female));
+# version 1 manifests, which say neither, are still read.
+SCHEMA_VERSION = 2
 SUFFIX = ".manifest.json"
 # Keys mirrored into an ONNX file's metadata_props, so the file alone says what it is.
 METADATA_PREFIX = "faceedge."
@@ -36,6 +38,8 @@ class TensorSpec:
     color: str | None = None  # "RGB" or "BGR" for images
     scale: float = 1.0  # model input = (pixel - mean) * scale
     mean: float = 0.0
+    meaning: str = ""  # for an output: what it says ("P(female)", "age"); "" in version 1
+    unit: str = ""  # for an output: "probability", "years"; "" in version 1
 
     @classmethod
     def from_dict(cls, values: dict) -> TensorSpec:
@@ -133,9 +137,10 @@ def read_manifest(path: str | Path) -> Manifest:
         raise ModelError(f"cannot read the manifest {path}: {exc}") from exc
     if not isinstance(values, dict) or values.get("schema") != SCHEMA:
         raise ModelError(f"{path} is not a faceedge manifest")
-    if values.get("schema_version") != SCHEMA_VERSION:
+    version = values.get("schema_version")
+    if not isinstance(version, int) or not 1 <= version <= SCHEMA_VERSION:
         raise ModelError(
-            f"{path} has manifest version {values.get('schema_version')}; this faceedge reads version "
+            f"{path} has manifest version {version}; this faceedge reads versions 1 to "
             f"{SCHEMA_VERSION}: re-export the model or upgrade faceedge"
         )
     try:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from faceedge.data.labels import AGE_GROUPS, GENDERS, LIFE_STAGES, RACES
+from faceedge.ages import AGE_GROUPS, LIFE_STAGES
+from faceedge.data.labels import GENDERS, RACES
 from faceedge.data.utkface import UtkFace
 
 

@@ -1,4 +1,5 @@
-"""UTKFace labels: what a file name says about its face, and the groups faceedge reports on.
+"""UTKFace labels: what a file name says about its face (the age groups it falls in are defined in
+:mod:`faceedge.ages`, which the runtime shares).
 
 UTKFace names each chip ``age_gender_race_datetime.jpg.chip.jpg``: gender 0 is male and 1 female,
 race 0-4 is White, Black, Asian, Indian, Others. A few real names break that pattern (a missing
@@ -10,29 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from faceedge.ages import MAX_AGE, age_group, life_stage
+
 GENDERS: tuple[str, ...] = ("male", "female")
 RACES: tuple[str, ...] = ("White", "Black", "Asian", "Indian", "Others")
-MAX_AGE = 116  # the oldest face in UTKFace; anything above is a typo, not a person
-
-# Fine age groups for evaluation and stratification. Children get their own groups because their
-# gender is hard to see and would otherwise hide inside an average.
-AGE_GROUPS: tuple[tuple[str, int, int], ...] = (
-    ("0-2", 0, 2),
-    ("3-9", 3, 9),
-    ("10-17", 10, 17),
-    ("18-29", 18, 29),
-    ("30-44", 30, 44),
-    ("45-59", 45, 59),
-    ("60-74", 60, 74),
-    ("75+", 75, MAX_AGE),
-)
-# The three coarse groups of the original report, which fought the age imbalance with them.
-LIFE_STAGES: tuple[tuple[str, int, int], ...] = (
-    ("young", 0, 17),
-    ("adult", 18, 59),
-    ("senior", 60, MAX_AGE),
-)
-ADULT_MIN_AGE = 18  # "adults-only" accuracy covers every face aged 18 or more, seniors included
 
 
 @dataclass(frozen=True)
@@ -62,23 +44,6 @@ class FaceLabels:
 
 class LabelError(ValueError):
     """A file name that does not carry valid UTKFace labels; the message says why."""
-
-
-def _group_of(age: int, groups: tuple[tuple[str, int, int], ...]) -> str:
-    for name, low, high in groups:
-        if low <= age <= high:
-            return name
-    raise LabelError(f"age {age} is outside 0-{MAX_AGE}")
-
-
-def age_group(age: int) -> str:
-    """The fine age group (one of :data:`AGE_GROUPS`) of an age in years."""
-    return _group_of(age, AGE_GROUPS)
-
-
-def life_stage(age: int) -> str:
-    """The coarse group of the original report (one of :data:`LIFE_STAGES`) of an age in years."""
-    return _group_of(age, LIFE_STAGES)
 
 
 def parse_file_name(name: str) -> FaceLabels:

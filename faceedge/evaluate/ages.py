@@ -10,7 +10,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from faceedge.data.labels import AGE_GROUPS, GENDERS, LIFE_STAGES, MAX_AGE, RACES, age_group, life_stage
+from faceedge.ages import AGE_GROUPS, LIFE_STAGES, MAX_AGE, age_group, life_stage
+from faceedge.data.labels import GENDERS, RACES
 from faceedge.data.utkface import UtkFace
 from faceedge.evaluate.metrics import GroupAccuracy, group_accuracy, json_number, mean_absolute_error
 

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from faceedge.data.labels import ADULT_MIN_AGE, AGE_GROUPS, GENDERS, LIFE_STAGES, RACES
+from faceedge.ages import ADULT_MIN_AGE, AGE_GROUPS, LIFE_STAGES
+from faceedge.data.labels import GENDERS, RACES
 from faceedge.data.split import resolve_split
 from faceedge.data.utkface import UtkFace, load_utkface
 from faceedge.evaluate.ages import AgeReport, evaluate_ages

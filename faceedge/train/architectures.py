@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from faceedge.data.labels import MAX_AGE
+from faceedge.ages import MAX_AGE
 
 if TYPE_CHECKING:  # Keras is imported by the builders, so that reading this table stays instant
     import keras
