@@ -48,7 +48,9 @@ def test_results_are_frozen_dataclasses_with_what_integrators_need(pipeline, dem
     assert len(face.landmarks) == 6 and face.track is not None
     assert set(result.timings_ms) == {"detect", "crop", "classify", "track"}
     assert set(result.to_dict()) == {"source", "frame", "faces"}
-    assert set(result.to_dict()["faces"][0]) == {"box", "score", "gender", "p_female", "track"}
+    assert set(result.to_dict()["faces"][0]) == {
+        *("box", "score", "gender", "p_female", "age", "age_group", "track")
+    }
 
 
 def test_all_faces_of_a_frame_go_to_the_classifier_in_one_call(monkeypatch):

@@ -233,6 +233,8 @@ def test_events_are_json_ready():
         "box": [1.0, 2.0, 3.0, 4.0],
         "gender": "female",
         "p_female": pytest.approx(0.7),
+        "age": None,  # a gender-only model: the same keys, null
+        "age_group": None,
         "frames": 1,
     }
 

@@ -1,16 +1,17 @@
-"""The runtime pipeline and its Python API: a BGR frame in, the faces with their gender out.
+"""The runtime pipeline and its Python API: a BGR frame in, the faces with their gender (and age) out.
 
     from faceedge.runtime import FacePipeline
 
     with FacePipeline() as pipeline:          # bundled classifier and detector, fastest backend
         result = pipeline.process(frame)      # frame: BGR uint8, as OpenCV reads it
         for face in result.faces:
-            print(face.box, face.gender, face.p_female, face.track)
+            print(face.box, face.gender, face.p_female, face.age, face.age_group, face.track)
 
 One object, created once: it opens the models (checking each against its manifest) when it is
 made, not at the first frame. Per frame: detection, crops framed like the training chips, one
-batched classifier call for all faces, then the tracker, which gives each face a track id and
-smooths its probability so labels do not flicker.
+batched classifier call for all faces (both heads of a two-head model), then the tracker, which
+gives each face a track id and smooths its probability and age so labels do not flicker. A
+gender-only model gives every face ``age`` and ``age_group`` None (null in JSON).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from faceedge.ages import predicted_age_group
 from faceedge.bundled import bundled_path
 from faceedge.errors import ModelError
 from faceedge.imaging import chip_to_input
@@ -42,7 +44,8 @@ STAGES = ("detect", "crop", "classify", "track")
 class Face:
     """One face in a frame. ``box`` is ``(x, y, w, h)`` in pixels, clamped to the image;
     ``landmarks`` are the detector's keypoints, named in order by ``landmark_names``; ``p_female``
-    is smoothed over the face's track when tracking is on."""
+    and ``age`` (years) are smoothed over the face's track when tracking is on. ``age_group`` is the
+    age's group (:func:`faceedge.ages.predicted_age_group`); both are None for a gender-only model."""
 
     box: tuple[float, float, float, float]
     score: float
@@ -51,13 +54,19 @@ class Face:
     p_female: float
     track: int | None = None
     landmark_names: tuple[str, ...] = ()
+    age: float | None = None
+    age_group: str | None = None
 
     def to_dict(self) -> dict:
+        """The face as plain JSON types; ``age`` (one decimal) and ``age_group`` are null for a
+        gender-only model, so that every model gives the same keys."""
         return {
             "box": [round(v, 1) for v in self.box],
             "score": round(self.score, 4),
             "gender": self.gender,
             "p_female": round(self.p_female, 4),
+            "age": None if self.age is None else round(self.age, 1),
+            "age_group": self.age_group,
             "track": self.track,
         }
 
@@ -213,8 +222,8 @@ class FacePipeline:
         self._frames = index + 1
         clock = _Clock()
         located = self._locate(bgr, index, self.tracker, prepared, clock)
-        p_female = self._classify([located], clock)[0]
-        return self._label(located, p_female, self.tracker, index, source, clock)
+        heads = self._classify([located], clock)[0]
+        return self._label(located, heads, self.tracker, index, source, clock)
 
     def process_streams(self, frames: list[tuple[np.ndarray, int, str]]) -> list[FrameResult]:
         """One frame ``(bgr, index, source)`` from each of several streams: each is searched for
@@ -230,10 +239,10 @@ class FacePipeline:
             self._locate(bgr, index, tracker, None, clock)
             for (bgr, index, _), tracker in zip(frames, trackers)
         ]
-        p_female = self._classify(located, clock)
+        heads = self._classify(located, clock)
         results = [
-            self._label(found, p, tracker, index, source, clock)
-            for found, p, tracker, (_, index, source) in zip(located, p_female, trackers, frames)
+            self._label(found, h, tracker, index, source, clock)
+            for found, h, tracker, (_, index, source) in zip(located, heads, trackers, frames)
         ]
         return [dataclasses.replace(r, timings_ms=dict(clock.timings)) for r in results]
 
@@ -269,29 +278,34 @@ class FacePipeline:
         clock.lap("crop")
         return _Located(detections, kept, boxes, due, chips)
 
-    def _classify(self, located: list[_Located], clock: _Clock) -> list[np.ndarray]:
-        """P(female) of every face of ``located``, NaN where not classified now: one classifier call."""
-        p_due = self.classifier.predict(np.concatenate([found.chips for found in located]))
+    def _classify(self, located: list[_Located], clock: _Clock) -> list[_Heads]:
+        """P(female) and age (None for a gender-only model) of every face of ``located``, NaN where
+        not classified now: one classifier call for both heads."""
+        p_due, ages_due = self.classifier.predict_heads(np.concatenate([found.chips for found in located]))
         out, start = [], 0
         for found in located:
-            p_female = np.full(len(found.kept), np.nan, dtype=np.float32)
             count = int(found.due.sum())
-            p_female[found.due] = p_due[start : start + count]
+            p_female = _spread(p_due[start : start + count], found.due)
+            ages = None if ages_due is None else _spread(ages_due[start : start + count], found.due)
             start += count
-            out.append(p_female)
+            out.append((p_female, ages))
         clock.lap("classify")
         return out
 
     def _label(
-        self, found: _Located, p_female, tracker, index: int, source: str, clock: _Clock
+        self, found: _Located, heads: _Heads, tracker, index: int, source: str, clock: _Clock
     ) -> FrameResult:
         """Tracks, smoothed labels and events for the located faces of one frame."""
+        p_female, ages = heads
         events: list[TrackEvent] = []
         if tracker is not None:
-            tracked, events = tracker.update(index, found.boxes, p_female)
-            labels = [(t.gender, t.p_female, t.track) for t in tracked]
+            tracked, events = tracker.update(index, found.boxes, p_female, ages)
+            labels = [(t.gender, t.p_female, t.track, t.age) for t in tracked]
         else:
-            labels = [(self.classifier.label(float(p)), float(p), None) for p in p_female]
+            raw_ages = [None] * len(p_female) if ages is None else [float(a) for a in ages]
+            labels = [
+                (self.classifier.label(float(p)), float(p), None, a) for p, a in zip(p_female, raw_ages)
+            ]
         clock.lap("track")
         detections = found.detections
         faces = tuple(
@@ -299,10 +313,14 @@ class FacePipeline:
                 tuple(float(v) for v in box),
                 detections[i].score,
                 detections[i].keypoints,
-                *label,
+                gender,
+                p,
+                track,
                 landmark_names=detections[i].keypoint_names,
+                age=age,
+                age_group=None if age is None else predicted_age_group(age),
             )
-            for i, box, label in zip(found.kept, found.boxes, labels)
+            for i, box, (gender, p, track, age) in zip(found.kept, found.boxes, labels)
         )
         too_small = len(detections) - len(found.kept)
         return FrameResult(source, index, faces, tuple(events), too_small, dict(clock.timings))
@@ -328,6 +346,18 @@ class FacePipeline:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+# One frame's classifier outputs per face: P(female), and the ages in years or None for a
+# gender-only model; NaN for a face not classified this frame.
+_Heads = tuple[np.ndarray, np.ndarray | None]
+
+
+def _spread(values: np.ndarray, due: np.ndarray) -> np.ndarray:
+    """The outputs of the faces classified now placed among all of a frame's faces, NaN elsewhere."""
+    out = np.full(len(due), np.nan, dtype=np.float32)
+    out[due] = values
+    return out
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
-"""Face tracks across video frames: a stable id per face, a smoothed gender, arrival and departure events.
+"""Face tracks across video frames: a stable id per face, a smoothed gender and age, arrivals and departures.
 
 Faces are matched to tracks greedily by the overlap (IoU) of their box with the box each track is
 expected at, a constant-velocity step from where it was last seen. Each track smooths the
 classifier's P(female) and holds its gender label with hysteresis, so a face the classifier is
-unsure about does not flicker between labels. A track that has been seen in ``min_hits`` frames
+unsure about does not flicker between labels; a two-head model's age is smoothed the same way, in
+years. A track that has been seen in ``min_hits`` frames
 emits one "start" event, and one "end" event when it is dropped or the source ends: an
 access-control log gets one row per arrival, not one per frame.
 
@@ -18,6 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from faceedge.ages import predicted_age_group
+
 # Weight of the newest frame in a track's velocity. One frame's motion alone carries the detector's
 # jitter twice (two noisy boxes); halving it still follows a face that turns within two frames.
 _VELOCITY_WEIGHT = 0.5
@@ -25,12 +28,14 @@ _VELOCITY_WEIGHT = 0.5
 
 @dataclass(frozen=True)
 class TrackedFace:
-    """One input face as the tracker sees it: its track, the track's smoothed P(female) and label."""
+    """One input face as the tracker sees it: its track, the track's smoothed P(female) and label,
+    and its smoothed age in years (None where the classifier gives no age)."""
 
     track: int
     p_female: float
     gender: str
     hits: int
+    age: float | None = None
 
 
 @dataclass(frozen=True)
@@ -38,7 +43,8 @@ class TrackEvent:
     """A track started (seen in ``min_hits`` frames) or ended (dropped, or the source ended).
 
     ``frame`` and ``box`` are where the face was at that moment: for "end", the last frame it was
-    seen in and its box there. ``frames`` counts the frames the track was seen in so far.
+    seen in and its box there. ``frames`` counts the frames the track was seen in so far. ``age``
+    (smoothed, years) and ``age_group`` are None where the classifier gives no age.
     """
 
     kind: str
@@ -48,9 +54,12 @@ class TrackEvent:
     gender: str
     p_female: float
     frames: int
+    age: float | None = None
+    age_group: str | None = None
 
     def to_dict(self) -> dict:
-        """The event as plain JSON types, under ``event``, ``track``, ``frame``, ``box`` and so on."""
+        """The event as plain JSON types, under ``event``, ``track``, ``frame``, ``box`` and so on;
+        ``age`` and ``age_group`` are null for a gender-only model, so every model gives one shape."""
         return {
             "event": self.kind,
             "track": self.track,
@@ -58,6 +67,8 @@ class TrackEvent:
             "box": [round(v, 1) for v in self.box],  # as in the frames' JSON lines
             "gender": self.gender,
             "p_female": round(self.p_female, 4),
+            "age": None if self.age is None else round(self.age, 1),
+            "age_group": self.age_group,
             "frames": self.frames,
         }
 
@@ -75,6 +86,7 @@ class _Track:
     hits: int = 1
     started: bool = False
     classified: int = 0  # the last frame whose P(female) went into the average
+    age: float | None = None  # smoothed, in years; None for a model without an age output
 
     def predicted(self, frame: int) -> np.ndarray:
         """Where the box should be at ``frame``: the centre moves on at the track's velocity, the
@@ -92,6 +104,8 @@ class _Track:
             self.gender,
             self.p_female,
             self.hits,
+            self.age,
+            None if self.age is None else predicted_age_group(self.age),
         )
 
 
@@ -106,7 +120,8 @@ class FaceTracker:
         max_missed: frames in a row a track may go unseen and still be matched again; one more ends it.
         min_hits: frames (not necessarily consecutive) a track must be seen in before it "starts".
             Tracks dropped earlier, one-frame false detections say, end without any event.
-        smoothing: weight of the newest frame in the moving average of P(female); 1 is no smoothing.
+        smoothing: weight of the newest frame in the moving averages of P(female) and of the age;
+            1 is no smoothing.
         hysteresis: how far past ``threshold`` the smoothed P(female) must go to change a label.
 
     Raises:
@@ -170,11 +185,12 @@ class FaceTracker:
         return needed
 
     def update(
-        self, frame: int, boxes: np.ndarray, p_female: np.ndarray
+        self, frame: int, boxes: np.ndarray, p_female: np.ndarray, ages: np.ndarray | None = None
     ) -> tuple[list[TrackedFace], list[TrackEvent]]:
         """Take one frame's faces: ``boxes`` ``(n, 4)`` as (x, y, w, h) pixels, ``p_female`` ``(n,)``
-        the classifier's raw outputs; ``n`` may be 0. A NaN P(female) means that face was not
-        classified this frame (see :meth:`due`): its track keeps its average.
+        the classifier's raw outputs, ``ages`` ``(n,)`` its ages in years (None for a model without
+        an age output); ``n`` may be 0. A NaN P(female) (and age) means that face was not
+        classified this frame (see :meth:`due`): its track keeps its averages.
 
         Returns one ``TrackedFace`` per input face, in input order, and this frame's events: the
         "end" of tracks dropped now (their ``frame`` is earlier), then the "start" of tracks that
@@ -182,10 +198,12 @@ class FaceTracker:
 
         Raises:
             ValueError: ``frame`` not after the previous one (since ``finish()``), a shape that is
-                not ``(n, 4)`` and ``(n,)``, a box that is not finite, a P(female) outside [0, 1], or a
+                not ``(n, 4)`` and ``(n,)``, a box that is not finite, a P(female) outside [0, 1], an
+                age that is infinite or NaN where P(female) is not (or the other way round), or a
                 NaN for a face that starts a new track.
         """
         boxes, p_female = _checked(boxes, p_female)
+        ages = _checked_ages(ages, p_female)
         frame = int(frame)
         if self._last_frame is not None and frame <= self._last_frame:
             raise ValueError(f"frame {frame} comes after frame {self._last_frame}: frames must increase")
@@ -199,17 +217,18 @@ class FaceTracker:
 
         faces = []
         for i, (box, p) in enumerate(zip(boxes, p_female)):
+            age = None if ages is None else float(ages[i])
             if i in pairs:
                 track = pairs[i]
-                self._observe(track, frame, box, float(p))
+                self._observe(track, frame, box, float(p), age)
             elif np.isnan(p):
                 raise ValueError(f"face {i} of frame {frame} starts a track but was not classified")
             else:
-                track = self._new_track(frame, box, float(p))
+                track = self._new_track(frame, box, float(p), age)
             if not track.started and track.hits >= self.min_hits:
                 track.started = True
                 events.append(track.event("start"))
-            faces.append(TrackedFace(track.id, track.p_female, track.gender, track.hits))
+            faces.append(TrackedFace(track.id, track.p_female, track.gender, track.hits, track.age))
         return faces, events
 
     def finish(self) -> list[TrackEvent]:
@@ -250,7 +269,7 @@ class FaceTracker:
         self._tracks = [t for t in self._tracks if not dead(t)]
         return events
 
-    def _new_track(self, frame: int, box: np.ndarray, p: float) -> _Track:
+    def _new_track(self, frame: int, box: np.ndarray, p: float, age: float | None) -> _Track:
         track = _Track(
             next(self._ids),
             box.copy(),
@@ -258,11 +277,12 @@ class FaceTracker:
             p,
             self.positive if p >= self.threshold else self.negative,
             classified=frame,
+            age=age,
         )
         self._tracks.append(track)
         return track
 
-    def _observe(self, track: _Track, frame: int, box: np.ndarray, p: float) -> None:
+    def _observe(self, track: _Track, frame: int, box: np.ndarray, p: float, age: float | None) -> None:
         step = (_centre(box) - _centre(track.box)) / (frame - track.frame)
         # The first step is all the evidence there is: averaging it with the initial zero would lag.
         weight = 1.0 if track.hits == 1 else _VELOCITY_WEIGHT
@@ -280,6 +300,11 @@ class FaceTracker:
             track.gender = self.positive
         elif track.p_female <= self.threshold - self.hysteresis:
             track.gender = self.negative
+        if age is not None:
+            # Years, with the same weight: one misread frame (a turned face read 20 years off) moves
+            # the track's age by `smoothing` of its error, 6 years at 0.3, and the next frames pull
+            # it back. A track that had no age (none can, from one classifier) takes the first.
+            track.age = age if track.age is None else self.smoothing * age + (1 - self.smoothing) * track.age
 
 
 def _checked(boxes: np.ndarray, p_female: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -299,6 +324,21 @@ def _checked(boxes: np.ndarray, p_female: np.ndarray) -> tuple[np.ndarray, np.nd
     if bad.any():
         raise ValueError(f"p_female must be probabilities in [0, 1], got {p_female[bad][0]}")
     return boxes, p_female
+
+
+def _checked_ages(ages: np.ndarray | None, p_female: np.ndarray) -> np.ndarray | None:
+    """``ages`` as float ``(n,)`` beside the checked ``p_female``, or None; a ValueError saying why not.
+
+    Both heads come from one classifier call, so a face is classified for both or for neither.
+    """
+    if ages is None:
+        return None
+    ages = np.asarray(ages, dtype=np.float64)
+    if ages.shape != p_female.shape:
+        raise ValueError(f"{len(p_female)} faces need ages of shape ({len(p_female)},), not {ages.shape}")
+    if np.isinf(ages).any() or not np.array_equal(np.isnan(ages), np.isnan(p_female)):
+        raise ValueError("ages must be finite, and NaN exactly where p_female is (not classified this frame)")
+    return ages
 
 
 def _centre(box: np.ndarray) -> np.ndarray:
