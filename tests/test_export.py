@@ -339,6 +339,7 @@ def test_the_engine_row_records_its_build_and_rebuild_command_and_keeps_the_timi
     import dataclasses
 
     from faceedge.export import formats, gender, tensorrt
+    from faceedge.export.gate import Heads
     from faceedge.export.options import RECORD_KEY, ExportOptions, ExportRecord
     from faceedge.manifest import sha256_file
 
@@ -361,7 +362,7 @@ def test_the_engine_row_records_its_build_and_rebuild_command_and_keeps_the_timi
 
     def stand_in(staged, tests, manifest):
         if manifest.format == "tensorrt":
-            return tests.keras, "stand-in"
+            return Heads(tests.keras, tests.keras_age), "stand-in"
         return measure(staged, tests, manifest)
 
     monkeypatch.setattr(gender, "_measure", stand_in)

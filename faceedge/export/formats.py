@@ -1,9 +1,10 @@
 """The artifacts the gender export can write, one row each: :data:`FORMATS`.
 
 A row names its file, its precision, how it is built from the FP32 ONNX graph and the gate it
-must pass; :func:`faceedge.export.gender.export_gender` walks the table in order, builds the rows
-an :class:`~faceedge.export.options.ExportOptions` asks for, measures each the way the runtime
-opens it and publishes it only when its gate passes. Adding a format is adding a row.
+must pass (on P(female) and, for a two-head model, on the age too);
+:func:`faceedge.export.gender.export_gender` walks the table in order, builds the rows an
+:class:`~faceedge.export.options.ExportOptions` asks for, measures each the way the runtime opens
+it and publishes it only when its gate passes. Adding a format is adding a row.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from faceedge.errors import ExportGateError
 from faceedge.export import gate
 from faceedge.export.artifact import ExportedArtifact
 from faceedge.export.quantize import quantize_int8
@@ -65,7 +67,7 @@ class ArtifactFormat:
     precision: str
     id_suffix: str
     build: Callable[[ExportContext, ArtifactFormat], Built]
-    gate: Callable[[ExportContext, np.ndarray], Iterable[gate.GateCheck]]
+    gate: Callable[[ExportContext, gate.Heads], Iterable[gate.GateCheck]]
     check_first: Callable[[], None] | None = None
 
     def file_name(self, stem: str) -> str:
@@ -148,32 +150,56 @@ def _log_engine_target() -> None:
     log.info("TensorRT engine target: %s", current_target())
 
 
-def _parity(max_abs_diff: float):
-    """A gate: reproduce the Keras model within ``max_abs_diff`` on the probe images."""
+def _parity(max_abs_diff: float, max_age_abs_diff: float):
+    """A gate: reproduce the Keras model within ``max_abs_diff`` (P(female)) and, for a two-head
+    model, ``max_age_abs_diff`` (years) on the probe images."""
 
-    def checks(ctx: ExportContext, p_female: np.ndarray) -> tuple[gate.GateCheck, ...]:
-        probe = ctx.record.options.probe_images
-        return gate.parity_checks(
-            ctx.tests.keras, p_female, probe, max_abs_diff=max_abs_diff, threshold=ctx.tests.threshold
+    def checks(ctx: ExportContext, heads: gate.Heads) -> tuple[gate.GateCheck, ...]:
+        probe, tests = ctx.record.options.probe_images, ctx.tests
+        found = gate.parity_checks(
+            tests.keras, heads.p_female, probe, max_abs_diff=max_abs_diff, threshold=tests.threshold
         )
+        if tests.keras_age is None:
+            return found
+        return found + gate.age_parity_checks(tests.keras_age, _ages(heads), probe, max_age_abs_diff)
 
     return checks
 
 
-def _int8_gate(ctx: ExportContext, p_female: np.ndarray) -> tuple[gate.GateCheck, ...]:
-    """Lose at most half a point of test accuracy against the FP32 ONNX."""
-    fp32_accuracy = ctx.fp32.manifest.accuracy["accuracy"]
-    drop = gate.accuracy_drop_check(fp32_accuracy, ctx.tests.accuracy(p_female), gate.MAX_INT8_ACCURACY_DROP)
-    return gate.finite_check(p_female), drop
+def _ages(heads: gate.Heads) -> np.ndarray:
+    """The ages of an artifact exported from a two-head model.
+
+    Raises:
+        ExportGateError: the artifact gave none (it lost the age head).
+    """
+    if heads.age is None:
+        raise ExportGateError("the artifact gives no age, though the Keras model it came from does")
+    return heads.age
 
 
-FP32 = ArtifactFormat("fp32", ".onnx", "onnx", "fp32", "", _build_fp32, _parity(gate.MAX_ABS_DIFF))
+def _int8_gate(ctx: ExportContext, heads: gate.Heads) -> tuple[gate.GateCheck, ...]:
+    """Lose at most half a point of test accuracy, and add at most 0.3 years of age MAE, against
+    the FP32 ONNX."""
+    fp32, tests = ctx.fp32.manifest.accuracy, ctx.tests
+    accuracy = tests.accuracy(heads.p_female)
+    checks = (
+        gate.finite_check(heads.p_female),
+        gate.accuracy_drop_check(fp32["accuracy"], accuracy, gate.MAX_INT8_ACCURACY_DROP),
+    )
+    if tests.keras_age is None:
+        return checks
+    ages = _ages(heads)
+    mae_rise = gate.age_mae_rise_check(fp32["age_mae"], tests.age_mae(ages), gate.MAX_INT8_AGE_MAE_RISE)
+    return (*checks, gate.finite_check(ages, "ages"), mae_rise)
+
+
+_FP32_PARITY = _parity(gate.MAX_ABS_DIFF, gate.MAX_AGE_ABS_DIFF)
+_FP16_PARITY = _parity(gate.MAX_FP16_ABS_DIFF, gate.MAX_FP16_AGE_ABS_DIFF)
+FP32 = ArtifactFormat("fp32", ".onnx", "onnx", "fp32", "", _build_fp32, _FP32_PARITY)
 FORMATS: tuple[ArtifactFormat, ...] = (
     FP32,
     ArtifactFormat("int8", "_int8.onnx", "onnx", "int8", "-int8", _build_int8, _int8_gate),
-    ArtifactFormat(
-        "fp16", "_fp16.onnx", "onnx", "fp16", "-fp16", _build_fp16, _parity(gate.MAX_FP16_ABS_DIFF)
-    ),
+    ArtifactFormat("fp16", "_fp16.onnx", "onnx", "fp16", "-fp16", _build_fp16, _FP16_PARITY),
     ArtifactFormat(
         "trt_fp16",
         "_trt_fp16.engine",
@@ -181,7 +207,7 @@ FORMATS: tuple[ArtifactFormat, ...] = (
         "fp16",
         "-trt-fp16",
         _build_engine,
-        _parity(gate.MAX_FP16_ABS_DIFF),
+        _FP16_PARITY,  # an FP16 engine: the FP16 ONNX's limits
         check_first=_log_engine_target,
     ),
 )

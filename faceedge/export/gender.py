@@ -20,6 +20,7 @@ from faceedge.data.utkface import UtkFace, load_utkface
 from faceedge.errors import ModelError
 from faceedge.evaluate.predictors import open_classifier
 from faceedge.evaluate.report import evaluate_predictions
+from faceedge.export import gate
 from faceedge.export.artifact import ExportedArtifact, publish_gated, tool_versions
 from faceedge.export.formats import FP32, ArtifactFormat, ExportContext, formats_of
 from faceedge.export.framing import FRAMING_IMAGES, NoFacesError, measure_chip_framing
@@ -37,19 +38,25 @@ from faceedge.manifest import (
     read_training_record,
     sha256_file,
 )
+from faceedge.runtime.classifier import AGE_OUTPUT
 
 log = logging.getLogger(__name__)
+
+# What each output a faceedge model may give says, and in which unit (the manifest's outputs).
+OUTPUT_MEANINGS = {OUTPUT_NAME: ("P(female)", "probability"), AGE_OUTPUT: ("age", "years")}
 
 
 @dataclass(frozen=True)
 class TestSet:
-    """The test images every artifact is measured on, and the Keras model's answers on them."""
+    """The test images every artifact is measured on, their true ages, and the Keras model's
+    answers on them (its ages None for a gender-only model)."""
 
     images: UtkFace
     chips: np.ndarray  # RGB uint8 (n, size, size, 3)
     keras: np.ndarray  # P(female) of the Keras model
     split_source: str
     threshold: float  # the Keras model's decision threshold, which every artifact inherits
+    keras_age: np.ndarray | None = None  # the Keras model's ages in years (a two-head model)
 
     def accuracy(self, p_female: np.ndarray) -> float:
         return evaluate_predictions(self.images, p_female, self.threshold).accuracy.accuracy
@@ -58,6 +65,19 @@ class TestSet:
     def keras_accuracy(self) -> float:
         return self.accuracy(self.keras)
 
+    @property
+    def ages(self) -> np.ndarray:
+        """The true ages of the test images, in years."""
+        return self.images.ages
+
+    def age_mae(self, ages: np.ndarray) -> float:
+        return gate.age_mae(self.ages, ages)
+
+    @cached_property
+    def keras_age_mae(self) -> float:
+        """The Keras model's age MAE in years (NaN for a gender-only model)."""
+        return float("nan") if self.keras_age is None else self.age_mae(self.keras_age)
+
 
 def export_gender(
     model: str | Path, out_dir: str | Path, data: str | Path, options: ExportOptions | None = None
@@ -65,6 +85,8 @@ def export_gender(
     """Export the Keras gender model at ``model`` to ``out_dir``: one artifact for each format that
     ``options.formats`` names (:data:`~faceedge.export.formats.FORMATS`; by default the FP32 ONNX
     ``gender.onnx`` alone), each with a manifest that records ``options`` (:class:`ExportRecord`).
+    A two-head model (model v2) exports both of its outputs, ``p_female`` and ``age``, and every
+    gate checks both.
 
     Args:
         data: UTKFace (archive or folder): the test split measures every artifact, the training split
@@ -88,29 +110,27 @@ def export_gender(
     if model.suffix.lower() != ".keras":
         raise ModelError(f"{model}: the export stage converts a .keras model, not a {model.suffix} file")
     keras = open_classifier(model)  # loaded once: measured here, converted below
-    if keras.has_age:
-        raise ModelError(
-            f"{model} has an age head as well as the gender one: the export stage, its gates and the "
-            "runtime carry P(female) only so far; export a gender-only model (faceedge train --no-age-head)"
-        )
     keras_model, size = keras.backend.model, keras.input_size
     dataset = load_utkface(data)
     split, split_source = resolve_split(model, dataset, options.split_file)
+    outputs = tuple(spec.name for spec in keras.manifest.outputs)  # p_female, then age if there is one
     test_images = split.apply(dataset, "test")
     chips = decode_chips([s.data for s in test_images.samples], size)
-    keras_p = keras.predict(chips)
-    tests = TestSet(test_images, chips, keras_p, split_source, keras.threshold)
+    keras_p, keras_age = keras.predict_heads(chips)
+    tests = TestSet(test_images, chips, keras_p, split_source, keras.threshold, keras_age)
     log.info("Keras: %.2f %% on %d test images (%s)", 100 * tests.keras_accuracy, len(chips), split_source)
+    if keras_age is not None:
+        log.info("Keras: age MAE %.2f years", tests.keras_age_mae)
 
     train = split.apply(dataset, "train")
     if options.framing_from is not None:
         framing = _framing_of(Path(options.framing_from))
     else:
         framing = _framing(train.sample(FRAMING_IMAGES, seed=0))
-    base = _base_manifest(model, keras_model, size, options.nchw, options.opset, framing, keras.threshold)
+    base = _base_manifest(model, keras_model, size, options, framing, keras.threshold, outputs)
     base = replace(base, extra={**base.extra, RECORD_KEY: record.to_dict()})
     out_dir.mkdir(parents=True, exist_ok=True)
-    proto = keras_to_onnx(keras_model, options.opset, options.nchw)
+    proto = keras_to_onnx(keras_model, options.opset, options.nchw, outputs)
 
     context = ExportContext(proto, base, tests, train, record)
     artifacts = []
@@ -130,9 +150,9 @@ def _publish(row: ArtifactFormat, context: ExportContext) -> ExportedArtifact:
     tests, options = context.tests, context.record.options
 
     def measure(staged: Path):
-        p_female, measured_with = _measure(staged, tests, built.manifest)
-        accuracy = {"measured_with": measured_with, **_agreement(tests, p_female, options.probe_images)}
-        return tuple(row.gate(context, p_female)), accuracy, p_female
+        heads, measured_with = _measure(staged, tests, built.manifest)
+        accuracy = {"measured_with": measured_with, **_agreement(tests, heads, options.probe_images)}
+        return tuple(row.gate(context, heads)), accuracy, heads
 
     published = publish_gated(
         built.artifact, context.record.out / row.file_name(options.name), built.manifest, measure
@@ -142,22 +162,23 @@ def _publish(row: ArtifactFormat, context: ExportContext) -> ExportedArtifact:
     return published
 
 
-def _measure(staged: Path, tests: TestSet, manifest: Manifest) -> tuple[np.ndarray, str]:
-    """P(female) of the test chips from the staged artifact (an engine on this GPU, an ONNX model
-    on the CPU), and what computed it."""
+def _measure(staged: Path, tests: TestSet, manifest: Manifest) -> tuple[gate.Heads, str]:
+    """P(female) (and the ages) of the test chips from the staged artifact (an engine on this GPU,
+    an ONNX model on the CPU), and what computed it."""
     with open_classifier(staged) as runner:
-        p_female = runner.predict(tests.chips)
+        heads = gate.Heads(*runner.predict_heads(tests.chips))
         providers = ", ".join(runner.backend.providers)
     if manifest.format == "tensorrt":
         target = manifest.extra["target"]
-        return p_female, f"TensorRT {target['tensorrt']} on {target['gpu']}"
-    return p_female, f"onnxruntime {providers}"
+        return heads, f"TensorRT {target['tensorrt']} on {target['gpu']}"
+    return heads, f"onnxruntime {providers}"
 
 
-def _agreement(tests: TestSet, p_female: np.ndarray, probe_images: int) -> dict:
-    """An artifact's test accuracy and how closely it follows the Keras model."""
+def _agreement(tests: TestSet, heads: gate.Heads, probe_images: int) -> dict:
+    """An artifact's test accuracy (and age MAE) and how closely it follows the Keras model."""
     probe = min(probe_images, len(tests.chips))
-    return {
+    p_female = heads.p_female
+    figures = {
         "split": "test",
         "split_file": tests.split_source,
         "n": len(tests.chips),
@@ -170,6 +191,16 @@ def _agreement(tests: TestSet, p_female: np.ndarray, probe_images: int) -> dict:
         "decision_disagreement_vs_keras": float(
             np.mean((p_female >= tests.threshold) != (tests.keras >= tests.threshold))
         ),
+    }
+    if tests.keras_age is None or heads.age is None:  # the gate refuses an artifact that lost its age
+        return figures
+    return {
+        **figures,
+        "age_mae": tests.age_mae(heads.age),
+        "keras_age_mae": tests.keras_age_mae,
+        "max_age_diff_vs_keras": float(np.max(np.abs(heads.age[:probe] - tests.keras_age[:probe])))
+        if probe
+        else 0.0,
     }
 
 
@@ -194,11 +225,18 @@ def _framing_of(artifact: Path) -> dict:
 
 
 def _base_manifest(
-    model: Path, keras_model, size: int, nchw: bool, opset: int, framing: dict, threshold: float
+    model: Path,
+    keras_model,
+    size: int,
+    options: ExportOptions,
+    framing: dict,
+    threshold: float,
+    outputs: tuple[str, ...],
 ) -> Manifest:
     training = _training_record(model)
     arch = training.arch if training else keras_model.name
     source_hash = sha256_file(model)
+    nchw = options.nchw
     shape = (BATCH_DIM, 3, size, size) if nchw else (BATCH_DIM, size, size, 3)
     trained_input = training.input if training else {}
     return Manifest(
@@ -210,7 +248,7 @@ def _base_manifest(
         inputs=(
             TensorSpec(INPUT_NAME, shape, "float32", "NCHW" if nchw else "NHWC", "RGB", scale=1.0, mean=0.0),
         ),
-        outputs=(TensorSpec(OUTPUT_NAME, (BATCH_DIM, 1), "float32"),),
+        outputs=tuple(_output_spec(name, model) for name in outputs),
         labels=training.labels if training else tuple(GENDERS),
         decision={"output": OUTPUT_NAME, "kind": "probability", "positive": "female", "threshold": threshold},
         preprocessing={
@@ -222,8 +260,20 @@ def _base_manifest(
         },
         source={"file": model.name, "sha256": source_hash, "arch": arch},
         tools=tool_versions(),
-        extra={"opset": opset},
+        extra={"opset": options.opset},
     )
+
+
+def _output_spec(name: str, model: Path) -> TensorSpec:
+    """The manifest's record of one output: its name, shape, meaning and unit.
+
+    Raises:
+        ModelError: the model has an output faceedge does not know.
+    """
+    if name not in OUTPUT_MEANINGS:
+        raise ModelError(f"{model} has an output {name!r}; faceedge exports {', '.join(OUTPUT_MEANINGS)}")
+    meaning, unit = OUTPUT_MEANINGS[name]
+    return TensorSpec(name, (BATCH_DIM, 1), "float32", meaning=meaning, unit=unit)
 
 
 def _training_record(model: Path) -> TrainingRecord | None:
