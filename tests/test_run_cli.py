@@ -61,7 +61,8 @@ def test_the_demo_writes_json_lines_and_an_annotated_video(tmp_path):
     assert [line["frame"] for line in lines] == list(range(20))
     assert all(line["source"] == "demo" and len(line["faces"]) == 2 for line in lines)
     face = lines[0]["faces"][0]
-    assert set(face) == {"box", "score", "gender", "p_female", "track"} and len(face["box"]) == 4
+    assert set(face) == {"box", "score", "gender", "p_female", "age", "age_group", "track"}
+    assert len(face["box"]) == 4
     assert face["gender"] in {"female", "male"} and 0 <= face["p_female"] <= 1
     assert _frames_in(video) == (20, (720, 1280))
     assert "20 frames, 40 faces" in result.output and "FPS" in result.output
@@ -505,3 +506,58 @@ def test_a_signal_while_a_stream_opens_ends_the_run_at_once(tmp_path, signum, co
             time.sleep(0.2)  # into OpenCV's open, which would wait out its 60 s
             process.send_signal(signum)
             assert process.wait(10) == code, errors.read_text()
+
+
+# Age: a two-head model's faces and events carry it; a gender-only model says it has none
+
+
+def _faces_and_events(tmp_path, *args: str) -> tuple[list[dict], list[dict], str]:
+    """The frames' and the events' JSON lines of `faceedge run --source demo`, and its output."""
+    frames, events = tmp_path / "frames.jsonl", tmp_path / "events.jsonl"
+    base = ["run", "--source", "demo", "--no-display", "--max-frames", "10", *args]
+    first = runner.invoke(app, [*base, "--json", str(frames)])
+    second = runner.invoke(app, [*base, "--json", str(events), "--events"])
+    assert first.exit_code == 0 and second.exit_code == 0, first.output + second.output
+    faces = [face for line in _lines(frames) for face in line["faces"]]
+    return faces, _lines(events), first.output
+
+
+def test_a_two_head_model_puts_age_and_age_group_in_every_json_line(tmp_path, monkeypatch):
+    from faceedge.ages import AGE_GROUPS
+    from tests.test_runtime import fake_age_head
+
+    fake_age_head(monkeypatch)
+    faces, events, output = _faces_and_events(tmp_path)
+    groups = {name for name, _, _ in AGE_GROUPS}
+    assert len(faces) == 20 and len(events) == 4  # 2 faces a frame; 2 starts, 2 ends
+    for record in faces + events:
+        assert isinstance(record["age"], float) and record["age"] == round(record["age"], 1)
+        assert record["age_group"] in groups
+    assert "gender only" not in output
+
+
+def test_a_gender_only_model_says_so_once_and_gives_null_ages(tmp_path, monkeypatch):
+    from tests.test_runtime import gender_only
+
+    gender_only(monkeypatch)
+    faces, events, output = _faces_and_events(tmp_path)
+    assert len(faces) == 20 and len(events) == 4
+    assert all(r["age"] is None and r["age_group"] is None for r in faces + events)  # same keys, null
+    assert output.count("this model gives gender only") == 1, output
+
+
+def test_a_gender_only_exported_artifact_still_runs_and_gives_null_ages(tmp_path, exported):
+    artifacts, _ = exported
+    fp32 = next(a for a in artifacts if a.path.suffix == ".onnx" and a.manifest.precision == "fp32")
+    onnx = fp32.path
+    assert [o.name for o in fp32.manifest.outputs] == ["p_female"]  # the session's model is v1
+    # --no-detect: the synthetic chips it learnt from say nothing of how a chip frames a face.
+    faces, events, output = _faces_and_events(
+        tmp_path, "--model", str(onnx), "--backend", "cpu", "--no-detect"
+    )
+    assert (
+        len(faces) == 10
+        and len(events) == 2
+        and all(r["age"] is None and r["age_group"] is None for r in faces + events)
+    )
+    assert output.count("this model gives gender only") == 1, output

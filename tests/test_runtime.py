@@ -268,3 +268,127 @@ def _count_batches(monkeypatch, backend) -> list[int]:
         backend, "run", lambda feeds: batches.append(len(next(iter(feeds.values())))) or run(feeds)
     )
     return batches
+
+
+# Age: a two-head model gives each face an age beside P(female)
+
+
+def fake_age_head(monkeypatch, years=lambda p: 100.0 * p) -> None:
+    """Every classifier opened from now on is two-head: its backend (the real one, on the bundled
+    model) also gives an ``age`` output, ``years(p_female)`` in years, and its manifest says so, as
+    a two-head export's does. Ages that follow P(female) let a test know each face's raw age."""
+    from faceedge.manifest import TensorSpec
+    from faceedge.runtime import classifier as module
+
+    opened = module.open_backend
+
+    def two_head(*args, **kwargs):
+        backend = opened(*args, **kwargs)
+        manifest = backend.manifest
+        p_name = manifest.outputs[0].name
+        age = TensorSpec("age", ("batch", 1), meaning="age", unit="years")
+        backend.manifest = dataclasses.replace(manifest, outputs=(manifest.outputs[0], age))
+        run = backend.run
+
+        def run_both(feeds):
+            outputs = dict(run(feeds))
+            outputs["age"] = years(np.asarray(outputs[p_name], dtype=np.float32))
+            return outputs
+
+        backend.run = run_both
+        return backend
+
+    monkeypatch.setattr(module, "open_backend", two_head)
+
+
+def gender_only(monkeypatch) -> None:
+    """Every classifier opened from now on is gender-only, whatever the bundled model is: its
+    manifest and its runs have P(female) alone, as a model v1 export's do."""
+    from faceedge.runtime import classifier as module
+
+    opened = module.open_backend
+
+    def one_head(*args, **kwargs):
+        backend = opened(*args, **kwargs)
+        manifest = backend.manifest
+        p_name = manifest.outputs[0].name
+        backend.manifest = dataclasses.replace(manifest, outputs=manifest.outputs[:1])
+        run = backend.run
+        backend.run = lambda feeds: {p_name: run(feeds)[p_name]}
+        return backend
+
+    monkeypatch.setattr(module, "open_backend", one_head)
+
+
+def test_a_two_head_model_gives_each_face_its_age_and_age_group_in_one_call(demo_frames, monkeypatch):
+    from faceedge.ages import predicted_age_group
+
+    fake_age_head(monkeypatch)
+    with FacePipeline(backend="cpu", track=False) as pipeline:
+        assert pipeline.classifier.has_age
+        batches = _count_batches(monkeypatch, pipeline.classifier.backend)
+        results = [pipeline.process(frame, i, "demo") for i, frame in enumerate(demo_frames[:3])]
+    assert batches == [2, 2, 2]  # both heads from one classifier call per frame
+    for face in (f for r in results for f in r.faces):
+        assert face.age == pytest.approx(100 * face.p_female, rel=1e-5)  # the model's age, untouched
+        assert face.age_group == predicted_age_group(face.age)
+        record = face.to_dict()
+        assert record["age"] == round(face.age, 1) and record["age_group"] == face.age_group
+
+
+def test_a_tracked_faces_age_is_the_moving_average_of_its_ages(demo_frames, monkeypatch):
+    fake_age_head(monkeypatch)
+    frames = demo_frames[:8]
+    with FacePipeline(backend="cpu", track=False) as pipeline:
+        raw = [pipeline.process(frame, i, "demo").faces for i, frame in enumerate(frames)]
+    with FacePipeline(backend="cpu", classify_every=1) as pipeline:  # every face, every frame
+        results = [pipeline.process(frame, i, "demo") for i, frame in enumerate(frames)]
+        ends = pipeline.finish()
+    weight = pipeline.tracker.smoothing  # P(female)'s weight, the newest frame's share
+    for k in range(2):  # the detector lists the two faces in the same order in both runs
+        expected = raw[0][k].age
+        for t, result in enumerate(results):
+            if t:
+                expected = weight * raw[t][k].age + (1 - weight) * expected
+            assert result.faces[k].age == pytest.approx(expected, rel=1e-5)
+    starts = [e for r in results for e in r.events]
+    last = {f.track: f for f in results[-1].faces}
+    assert len(starts) == 2 and all(e.age is not None and e.age_group is not None for e in starts)
+    assert {e.track: (e.age, e.age_group) for e in ends} == {t: (f.age, f.age_group) for t, f in last.items()}
+
+
+def test_a_two_head_models_age_is_kept_between_classifications_and_in_every_stream(demo_frames, monkeypatch):
+    fake_age_head(monkeypatch)
+    with FacePipeline(backend="cpu", classify_every=3) as pipeline:
+        ages = [[f.age for f in pipeline.process(frame, i).faces] for i, frame in enumerate(demo_frames[:4])]
+        pipeline.finish()
+        steps = [
+            pipeline.process_streams([(frame, i, "door"), (frame, i, "hall")])
+            for i, frame in enumerate(demo_frames[:2])
+        ]
+    assert ages[0] == ages[1] == ages[2] and ages[3] != ages[0]  # classified on frames 0 and 3 only
+    assert all(f.age is not None and f.age_group is not None for step in steps for r in step for f in r.faces)
+
+
+def test_a_gender_only_model_gives_no_age_and_the_same_json_keys(demo_frames, monkeypatch):
+    gender_only(monkeypatch)
+    for track in (True, False):
+        with FacePipeline(backend="cpu", track=track) as pipeline:
+            assert not pipeline.classifier.has_age
+            results = [pipeline.process(frame, i, "demo") for i, frame in enumerate(demo_frames[:3])]
+            events = [e for r in results for e in r.events] + pipeline.finish()
+        faces = [f for r in results for f in r.faces]
+        assert faces and all(f.age is None and f.age_group is None for f in faces)
+        assert all(e.age is None and e.age_group is None for e in events)
+        record = results[0].to_dict()["faces"][0]
+        assert record["age"] is None and record["age_group"] is None
+
+
+def test_the_label_shows_the_age_in_whole_years_or_as_before_without_one():
+    from faceedge.runtime.outputs import label
+
+    face = Face((0, 0, 10, 10), 0.9, (), "female", 0.87, track=3)
+    assert label(face) == "female 87% #3"  # a gender-only model: as before
+    assert label(dataclasses.replace(face, age=34.4, age_group="30-44")) == "female 34 (87%) #3"
+    male = Face((0, 0, 10, 10), 0.9, (), "male", 0.1, age=-0.4, age_group="0-2")
+    assert label(male) == "male 0 (90%)"  # an estimate a little below 0 reads 0, as its group does

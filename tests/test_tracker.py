@@ -343,3 +343,75 @@ def test_due_and_update_pair_faces_alike_after_skipped_frames():
     # Every face that due() said needs no classifier joined a live track in update().
     assert all(t.track == 2 for t, needed in zip(tracked, due) if not needed)
     assert len(tracked) == 2 and any(due)
+
+
+# Age: a two-head model's second output, smoothed per track in years
+
+
+def test_a_tracks_age_is_smoothed_in_years_with_the_weight_of_p_female():
+    tracker = FaceTracker()  # smoothing 0.3: the newest frame weighs 0.3, the average 0.7
+    nan = float("nan")
+    # Face A's ages by frame; frame 3 is not classified (classify_every), so its average stands.
+    # Face B, far away, keeps its own average.
+    ages_a = [30.0, 40.0, 20.0, nan, 30.0]
+    seen_a, seen_b, events = [], [], []
+    for t, age in enumerate(ages_a):
+        p = nan if math.isnan(age) else 0.8
+        boxes = np.array([box(100, 100), box(500, 100)], dtype=np.float64)
+        tracked, new = tracker.update(
+            t, boxes, np.array([p, p]), np.array([age, nan if math.isnan(age) else 5.0])
+        )
+        seen_a.append(tracked[0].age)
+        seen_b.append(tracked[1].age)
+        events += new
+    # By hand: 30; 0.3*40 + 0.7*30 = 33; 0.3*20 + 0.7*33 = 29.1; 29.1 kept; 0.3*30 + 0.7*29.1 = 29.37
+    assert seen_a == pytest.approx([30.0, 33.0, 29.1, 29.1, 29.37])
+    assert seen_b == pytest.approx([5.0] * 5)
+    starts = {e.track: e for e in events if e.kind == "start"}
+    assert starts[1].age == pytest.approx(29.1) and starts[1].age_group == "18-29"  # 29.1 rounds to 29
+    assert starts[2].age == pytest.approx(5.0) and starts[2].age_group == "3-9"
+    ends = {e.track: e for e in tracker.finish()}
+    assert ends[1].age == pytest.approx(29.37) and ends[1].age_group == "18-29"
+    record = json.loads(json.dumps(ends[1].to_dict()))
+    assert record["age"] == 29.4 and record["age_group"] == "18-29"  # one decimal in JSON
+
+
+def test_the_first_frames_age_group_is_that_of_the_age_itself():
+    tracker = FaceTracker(min_hits=1)
+    _, events = step_with_ages(tracker, 0, [box(0, 0)], [44.6])
+    assert events[0].age == pytest.approx(44.6) and events[0].age_group == "45-59"  # 44.6 rounds to 45
+
+
+def test_a_gender_only_sequence_gives_no_age():
+    tracker = FaceTracker(min_hits=1)
+    events = []
+    for t, p in enumerate([0.8, 0.7, float("nan"), 0.9]):
+        tracked, new = tracker.update(t, np.array([box(100, 100)]), np.array([p]))
+        assert tracked[0].age is None
+        events += new
+    events += tracker.finish()
+    assert [e.kind for e in events] == ["start", "end"]
+    assert all(e.age is None and e.age_group is None for e in events)
+    assert all(e.to_dict()["age"] is None and e.to_dict()["age_group"] is None for e in events)
+
+
+@pytest.mark.parametrize(
+    ("p", "ages", "said"),
+    [
+        ([0.8], [float("nan")], "NaN exactly where p_female is"),  # both heads or neither
+        ([float("nan")], [30.0], "NaN exactly where p_female is"),
+        ([0.8], [float("inf")], "ages must be finite"),
+        ([0.8], [30.0, 40.0], r"need ages of shape \(1,\)"),
+    ],
+)
+def test_ages_that_do_not_match_the_probabilities_are_refused(p, ages, said):
+    tracker = FaceTracker()
+    step_with_ages(tracker, 0, [box(0, 0)], [20.0])
+    with pytest.raises(ValueError, match=said):
+        tracker.update(1, np.array([box(0, 0)]), np.array(p), np.array(ages))
+
+
+def step_with_ages(
+    tracker: FaceTracker, frame: int, boxes: list[list[float]], ages: list[float], p: float = 0.8
+) -> tuple[list[TrackedFace], list[TrackEvent]]:
+    return tracker.update(frame, np.array(boxes).reshape(-1, 4), np.full(len(boxes), p), np.array(ages))

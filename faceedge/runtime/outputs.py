@@ -1,4 +1,5 @@
-"""Where results go: JSON lines, an annotated video file, a window. Each is closed properly, also
+"""Where results go: JSON lines (each face's and event's age and age group too, null for a
+gender-only model), an annotated video file, a window. Each is closed properly, also
 when a run is interrupted, so a file written so far stays readable."""
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ from typing import TextIO
 import cv2
 import numpy as np
 
+from faceedge.ages import MAX_AGE
 from faceedge.errors import OutputError
 from faceedge.paths import check_writable
-from faceedge.runtime.pipeline import FrameResult
+from faceedge.runtime.pipeline import Face, FrameResult
 from faceedge.runtime.tracker import TrackEvent
 
 # BGR colours of the labels.
@@ -137,17 +139,29 @@ class Display:
             self._open = False
 
 
+def label(face: Face) -> str:
+    """What is written above a face: ``female 34 (87%) #3`` (gender, age in whole years, the
+    confidence in the gender, track), ``female 87% #3`` for a gender-only model."""
+    confidence = face.p_female if face.gender == "female" else 1 - face.p_female
+    if face.age is None:
+        text = f"{face.gender} {confidence:.0%}"
+    else:
+        # Whole years as a person says an age, held to 0-MAX_AGE as its age group is: an estimate
+        # a little below 0 reads "0", not "-0".
+        text = f"{face.gender} {min(max(round(face.age), 0), MAX_AGE)} ({confidence:.0%})"
+    return text + (f" #{face.track}" if face.track is not None else "")
+
+
 def draw(bgr: np.ndarray, result: FrameResult, fps: float | None = None) -> np.ndarray:
-    """A copy of the frame with each face's box, gender, confidence and track, and the FPS."""
+    """A copy of the frame with each face's box and :func:`label`, and the FPS."""
     canvas = bgr.copy()
     thickness = max(1, round(max(canvas.shape[:2]) / 600))
     for face in result.faces:
         x, y, w, h = (round(v) for v in face.box)
         colour = COLOURS.get(face.gender, (200, 200, 200))
-        confidence = face.p_female if face.gender == "female" else 1 - face.p_female
-        label = f"{face.gender} {confidence:.0%}" + (f" #{face.track}" if face.track is not None else "")
+        text = label(face)
         cv2.rectangle(canvas, (x, y), (x + w, y + h), colour, thickness + 1)
-        _text(canvas, label, (x, max(y - 6 * thickness, 12 * thickness)), colour, thickness)
+        _text(canvas, text, (x, max(y - 6 * thickness, 12 * thickness)), colour, thickness)
     if fps is not None:
         _text(canvas, f"{fps:.0f} FPS", (10, 24 * thickness), (255, 255, 255), thickness)
     return canvas

@@ -283,6 +283,8 @@ def _run(options: RunOptions, on_frame) -> RunSummary:
         pipeline = opened.enter_context(FacePipeline(config))
         for stage, what in pipeline.backends.items():
             log.info("%s: %s", stage, what)
+        if not pipeline.classifier.has_age:
+            log.info("classifier: this model gives gender only (no age output): age and age_group are null")
         outputs = {
             "json_out": _opened(opened, JsonLinesWriter(options.json_path, options.events))
             if options.json_path is not None
