@@ -121,8 +121,8 @@ def astronaut() -> np.ndarray:
 # share it.
 @pytest.fixture(scope="session")
 def source(tmp_path_factory):
-    """A trained run: a gender-only seed-architecture model for 32 px chips of a synthetic dataset
-    (the export stage carries P(female) only so far), with its split."""
+    """A trained run: a gender-only seed-architecture model for 32 px chips of a synthetic dataset,
+    with its split."""
     from faceedge.train.config import GENDER_ONLY, TrainConfig
     from faceedge.train.trainer import train
 
@@ -136,6 +136,28 @@ def source(tmp_path_factory):
         epochs=3,
         batch_size=16,
         **GENDER_ONLY,
+    )
+    result = train(config, progress=False)
+    return result.model_path, data
+
+
+@pytest.fixture(scope="session")
+def two_head_source(tmp_path_factory):
+    """A trained run of model v2's kind: P(female) and age from one seed-architecture backbone, for
+    32 px chips of a synthetic dataset (trained as :func:`source` is, the age head added)."""
+    from faceedge.train.config import GENDER_ONLY, TrainConfig
+    from faceedge.train.trainer import train
+
+    root = tmp_path_factory.mktemp("two_head")
+    data = write_synthetic_folder(root / "data", count=160, size=64)
+    config = TrainConfig(
+        data=str(data),
+        out=str(root / "run"),
+        arch="seed",
+        img_size=32,
+        epochs=3,
+        batch_size=16,
+        **{**GENDER_ONLY, "age_head": True},
     )
     result = train(config, progress=False)
     return result.model_path, data

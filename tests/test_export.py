@@ -471,3 +471,60 @@ def test_the_triton_repository_parses_with_triton_s_protobuf_and_matches_the_mod
             config.instance_group[0].count == 2
             and config.instance_group[0].kind == pb.ModelInstanceGroup.KIND_CPU
         )
+
+
+def test_a_two_head_model_exports_both_outputs_passes_its_gates_and_reloads_like_keras(
+    two_head_source, tmp_path
+):
+    from faceedge.evaluate.predictors import open_classifier
+    from faceedge.export.gender import export_gender
+    from faceedge.export.options import ExportOptions
+    from faceedge.export.triton import TritonOptions, model_config
+
+    model, data = two_head_source
+    options = ExportOptions(formats=("fp32", "int8", "fp16"), calibration_images=48)
+    fp32, int8, fp16 = export_gender(model, tmp_path, data, options)
+    for artifact in (fp32, int8, fp16):
+        manifest = read_manifest(manifest_path(artifact.path))
+        assert manifest.schema_version == 2
+        assert [(o.name, o.shape, o.meaning, o.unit) for o in manifest.outputs] == [
+            ("p_female", ("batch", 1), "P(female)", "probability"),
+            ("age", ("batch", 1), "age", "years"),
+        ]
+        # The graph lists its outputs as the manifest does (tf2onnx alone would put age first).
+        assert [o.name for o in onnx.load(str(artifact.path)).graph.output] == ["p_female", "age"]
+        gated = {check["check"] for check in manifest.accuracy["gate"]}
+        assert "non-finite ages" in gated and all(c.passed for c in artifact.checks)
+    assert any("age difference" in c.name for c in fp32.checks + fp16.checks)
+    assert any("age MAE added" in c.name for c in int8.checks)
+
+    chips, test = _test_chips(model, data)
+    with open_classifier(model) as keras:
+        keras_p, keras_age = keras.predict_heads(chips)
+    with open_classifier(fp32.path) as reloaded:
+        assert reloaded.has_age
+        p_female, age = reloaded.predict_heads(chips)
+    assert np.max(np.abs(p_female - keras_p)) <= 1e-4 and np.max(np.abs(age - keras_age)) <= 0.05
+    # The manifest's age figures are the ones measured here.
+    accuracy = fp32.manifest.accuracy
+    true_mae = float(np.mean(np.abs(age - test.ages)))
+    assert accuracy["age_mae"] == pytest.approx(true_mae, abs=1e-4)
+    assert accuracy["keras_age_mae"] == pytest.approx(float(np.mean(np.abs(keras_age - test.ages))), abs=1e-4)
+    assert accuracy["max_age_diff_vs_keras"] == pytest.approx(
+        float(np.max(np.abs(age - keras_age))), abs=1e-6
+    )
+    assert int8.manifest.accuracy["age_mae"] - accuracy["age_mae"] <= 0.3
+    # Triton serves both outputs.
+    config = model_config(fp32, TritonOptions())
+    assert 'name: "p_female"' in config and 'name: "age"' in config
+
+
+def test_a_gender_only_model_exports_one_output_with_its_meaning(exported):
+    for artifact in exported[0]:
+        manifest = artifact.manifest
+        assert [(o.name, o.meaning, o.unit) for o in manifest.outputs] == [
+            ("p_female", "P(female)", "probability")
+        ]
+        assert "age_mae" not in manifest.accuracy
+        names = [check.name for check in artifact.checks]
+        assert not any(n == "non-finite ages" or "age difference" in n or "age MAE" in n for n in names)
