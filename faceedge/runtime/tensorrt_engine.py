@@ -1,5 +1,8 @@
 """A TensorRT engine built by `faceedge export gender --trt-fp16`, run with the TensorRT 10 API.
 
+Every output the manifest names (P(female), and the age of a two-head model) has its own device
+buffer and comes back under its name.
+
 An engine is not portable: it runs only with the TensorRT version and on the GPU model it was
 built for. Its manifest records both, and :class:`TensorRTEngine` refuses a mismatched engine
 before deserializing it, with the command that rebuilds it.
@@ -77,11 +80,40 @@ def check_engine_target(manifest: Manifest, here: GpuTarget, source: str) -> Non
         )
 
 
+@dataclass(frozen=True)
+class OutputBuffer:
+    """How one output of an engine is held on the device: ``sample`` is its shape for one image
+    (the manifest's shape without the batch), ``dtype`` the engine's type for it."""
+
+    name: str
+    sample: tuple[int, ...]
+    dtype: np.dtype
+
+    def nbytes(self, batch: int) -> int:
+        return batch * int(np.prod(self.sample, dtype=np.int64)) * self.dtype.itemsize
+
+
+def output_buffers(manifest: Manifest, dtypes: dict[str, np.dtype], source: str) -> tuple[OutputBuffer, ...]:
+    """One buffer per output the manifest names (``p_female``, and ``age`` for a two-head model),
+    in its order, typed as the engine reports (``dtypes``, by name).
+
+    Raises:
+        ModelError: an output has a dynamic size beyond the batch, or the engine does not name it.
+    """
+    buffers = []
+    for spec in manifest.outputs:
+        sample = spec.shape[1:]
+        if not all(isinstance(d, int) for d in sample) or spec.name not in dtypes:
+            raise ModelError(f"{source}: cannot hold the output {spec.name!r} {spec.shape} of this engine")
+        buffers.append(OutputBuffer(spec.name, tuple(sample), np.dtype(dtypes[spec.name])))
+    return tuple(buffers)
+
+
 class TensorRTEngine:
     """Runs a gender engine on one batch of model input at a time, at most the profile's maximum
-    (:class:`~faceedge.runtime.backends.tensorrt.TensorRTEngineBackend` is how callers run one).
-    Device buffers are allocated once, at that maximum; :meth:`close` (or leaving a ``with`` block)
-    frees them."""
+    (:class:`~faceedge.runtime.backends.tensorrt.TensorRTEngineBackend` is how callers run one),
+    and gives every output its manifest names, by name. Device buffers are allocated once per
+    tensor, at that maximum; :meth:`close` (or leaving a ``with`` block) frees them."""
 
     def __init__(self, path: str | Path, device: int = 0) -> None:
         trt = require("tensorrt", "gpu")
@@ -101,7 +133,9 @@ class TensorRTEngine:
             shapes = [(n, tuple(self.engine.get_tensor_shape(n))) for n in tensors]
             check_io(self.manifest, kind, shapes, str(path))
         self.spec = self.manifest.inputs[0]
-        self.input, self.output = self.spec.name, self.manifest.outputs[0].name
+        self.input = self.spec.name
+        dtypes = {n: trt.nptype(self.engine.get_tensor_dtype(n)) for n in outputs}
+        self.outputs = output_buffers(self.manifest, dtypes, str(path))
         self.max_batch = int(self.engine.get_tensor_profile_shape(self.input, 0)[2][0])
         recorded = self.manifest.extra.get("profile", {}).get("max")
         if recorded != self.max_batch:
@@ -110,19 +144,23 @@ class TensorRTEngine:
             )
         sample = tuple(int(d) for d in self.spec.shape[1:])
         self.context = self.engine.create_execution_context()
-        self.stream = self.d_input = self.d_output = None
+        self.stream = self.d_input = None
+        self.d_outputs: dict[str, int] = {}
         try:
             self.stream = _cuda(self.cudart.cudaStreamCreate)
             self.d_input = _cuda(self.cudart.cudaMalloc, self.max_batch * int(np.prod(sample)) * 4)
-            self.d_output = _cuda(self.cudart.cudaMalloc, self.max_batch * 4)  # one float32 per image
+            for out in self.outputs:
+                self.d_outputs[out.name] = _cuda(self.cudart.cudaMalloc, out.nbytes(self.max_batch))
         except Exception:
             self.close()
             raise
         self.context.set_tensor_address(self.input, int(self.d_input))
-        self.context.set_tensor_address(self.output, int(self.d_output))
+        for name, pointer in self.d_outputs.items():
+            self.context.set_tensor_address(name, int(pointer))
 
-    def run_batch(self, x: np.ndarray) -> np.ndarray:
-        """P(female) of one batch of model input (already laid out and scaled), at most ``max_batch``.
+    def run_batch(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Every output, by name, of one batch of model input (already laid out and scaled), at
+        most ``max_batch``: each ``(n, *sample)``.
 
         Raises:
             ModelError: the engine is closed, or its profile does not take this shape.
@@ -133,9 +171,15 @@ class TensorRTEngine:
         cudart, kind = self.cudart, self.cudart.cudaMemcpyKind
         if not self.context.set_input_shape(self.input, x.shape):
             raise ModelError(f"the engine's profile does not accept input shape {x.shape}")
-        out = np.empty(tuple(self.context.get_tensor_shape(self.output)), dtype=np.float32)
-        if out.size != len(x):
-            raise ModelError(f"the engine gives {out.shape} for {len(x)} images, not one P(female) each")
+        results = {}
+        for out in self.outputs:
+            shape = tuple(self.context.get_tensor_shape(out.name))
+            if shape != (len(x), *out.sample):
+                raise ModelError(
+                    f"the engine gives {out.name} {shape} for {len(x)} images, not {(len(x), *out.sample)}"
+                )
+            results[out.name] = np.empty(shape, dtype=out.dtype)
+        x = np.ascontiguousarray(x, dtype=np.float32)
         _cuda(
             cudart.cudaMemcpyAsync,
             self.d_input,
@@ -146,25 +190,27 @@ class TensorRTEngine:
         )
         if not self.context.execute_async_v3(int(self.stream)):
             raise GpuError("TensorRT failed to run the engine")
-        _cuda(
-            cudart.cudaMemcpyAsync,
-            out.ctypes.data,
-            self.d_output,
-            out.nbytes,
-            kind.cudaMemcpyDeviceToHost,
-            self.stream,
-        )
-        _cuda(cudart.cudaStreamSynchronize, self.stream)
-        return out.reshape(-1)
+        for name, host in results.items():
+            _cuda(
+                cudart.cudaMemcpyAsync,
+                host.ctypes.data,
+                self.d_outputs[name],
+                host.nbytes,
+                kind.cudaMemcpyDeviceToHost,
+                self.stream,
+            )
+        _cuda(cudart.cudaStreamSynchronize, self.stream)  # the host arrays are filled only now
+        return results
 
     def close(self) -> None:
         """Free the device buffers and the stream, then TensorRT's objects; safe to call twice."""
-        for pointer in (self.d_input, self.d_output):
+        for pointer in (self.d_input, *self.d_outputs.values()):
             if pointer is not None:
                 _cuda(self.cudart.cudaFree, pointer)
         if self.stream is not None:
             _cuda(self.cudart.cudaStreamDestroy, self.stream)
-        self.d_input = self.d_output = self.stream = None
+        self.d_input = self.stream = None
+        self.d_outputs = {}
         self.context = self.engine = self.runtime = None
 
     def __enter__(self) -> TensorRTEngine:

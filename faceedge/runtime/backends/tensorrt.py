@@ -34,12 +34,13 @@ class TensorRTEngineBackend:
         self.max_batch = self.engine.max_batch
 
     def run(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """P(female) ``(n, 1)`` by output name for at most ``max_batch`` inputs.
+        """Every output by name (P(female) ``(n, 1)``, and ``age`` ``(n, 1)`` for a two-head model)
+        for at most ``max_batch`` inputs.
 
         Raises:
             ModelError, GpuError: see :meth:`TensorRTEngine.run_batch`.
         """
-        return {self.engine.output: self.engine.run_batch(inputs[self.engine.input]).reshape(-1, 1)}
+        return self.engine.run_batch(inputs[self.engine.input])
 
     def close(self) -> None:
         self.engine.close()
