@@ -20,6 +20,7 @@ pytest.importorskip("onnxruntime")
 
 from fastapi.testclient import TestClient  # noqa: E402
 
+from faceedge.ages import MAX_AGE, predicted_age_group  # noqa: E402
 from faceedge.errors import ServerBusy  # noqa: E402
 from faceedge.runtime.config import PipelineConfig  # noqa: E402
 from faceedge.runtime.server import ServeOptions, create_app  # noqa: E402
@@ -68,6 +69,53 @@ def test_the_astronaut_is_one_female_face_sent_raw_or_as_a_form(client, astronau
         assert answer["batch_images"] >= 1 and answer["model"].startswith("gender-")
         assert answer["timings"]["total_ms"] >= answer["timings"]["decode_ms"] >= 0
     assert raw.json()["faces"] == form.json()["faces"]
+
+
+def test_the_bundled_two_head_model_gives_each_face_an_age_in_years_and_its_group(client, astronaut_jpeg):
+    assert client.get("/healthz").json()["outputs"] == ["p_female", "age"]
+    response = client.post("/v1/analyze", content=astronaut_jpeg, headers={"Content-Type": "image/jpeg"})
+    (face,) = response.json()["faces"]
+    # Eileen Collins was in her thirties: an adult's age, whatever the model's error of a few years.
+    assert 18 <= face["age"] <= 75 and face["age"] == round(face["age"], 1)
+    assert face["age_group"] == predicted_age_group(face["age"])
+
+
+def test_a_gender_only_model_answers_null_ages_and_says_it_gives_none(exported, astronaut_jpeg):
+    artifacts, folder = exported
+    onnx = folder / "gender.onnx"
+    assert [o.name for o in next(a for a in artifacts if a.path == onnx).manifest.outputs] == ["p_female"]
+    # No detection: the synthetic chips it learnt from say nothing of how a chip frames a face, so the
+    # whole image is the one face.
+    gender_only = PipelineConfig(model=onnx, backend="cpu", detect=False)
+    with TestClient(create_app(ServeOptions(pipeline=gender_only))) as served:
+        assert served.get("/healthz").json()["outputs"] == ["p_female"]
+        response = served.post("/v1/analyze", content=astronaut_jpeg, headers={"Content-Type": "image/jpeg"})
+        assert response.status_code == 200, response.text
+        (face,) = response.json()["faces"]
+        assert face["age"] is None and face["age_group"] is None  # there, and null: the same keys
+        assert 0.0 <= face["p_female"] <= 1.0
+
+
+def test_the_openapi_schema_describes_age_its_unit_and_the_model_s_outputs(client):
+    schemas = client.get("/openapi.json").json()["components"]["schemas"]
+    face = schemas["FaceResult"]["properties"]
+    assert {"age", "age_group"} <= set(schemas["FaceResult"]["required"])  # always present, maybe null
+    assert {"number", "null"} == {kind["type"] for kind in face["age"]["anyOf"]}
+    assert face["age"]["x-unit"] == "years" and "years" in face["age"]["description"]
+    assert "Null when the model gives no age" in face["age"]["description"]
+    assert face["age_group"]["enum"] == [
+        "0-2",
+        "3-9",
+        "10-17",
+        "18-29",
+        "30-44",
+        "45-59",
+        "60-74",
+        "75+",
+        None,
+    ]
+    assert f"0 to {MAX_AGE}" in face["age"]["description"]
+    assert "age" in schemas["Health"]["properties"]["outputs"]["description"]
 
 
 def test_an_image_without_faces_is_an_empty_list(client):

@@ -49,7 +49,9 @@ def browser_page():
             browser.close()
 
 
-def test_uploading_the_astronaut_shows_one_face_labelled_female(page_url, browser_page, astronaut, tmp_path):
+def test_uploading_the_astronaut_shows_one_face_labelled_female_with_its_age(
+    page_url, browser_page, astronaut, tmp_path
+):
     photo = tmp_path / "astronaut.jpg"
     photo.write_bytes(encode_image(".jpg", astronaut, (1, 92)))
     page = browser_page
@@ -58,8 +60,11 @@ def test_uploading_the_astronaut_shows_one_face_labelled_female(page_url, browse
     expect = sync_api.expect
     expect(page.locator("#status")).to_have_text(re.compile(r"^1 face in \d+ ms\.$"), timeout=30_000)
     expect(page.locator(".box")).to_have_count(1)
-    expect(page.locator(".box.female .label")).to_have_text(re.compile(r"^female \d+%$"))
+    # The bundled model gives the age too: beside the gender, in whole years, and its group below.
+    expect(page.locator(".box.female .label")).to_have_text(re.compile(r"^female \d+%, \d+ years$"))
+    expect(page.locator("#summary")).to_have_text(re.compile(r"^female, \d+ years \(\d+-\d+\)$"))
     expect(page.locator("#json")).to_contain_text('"gender": "female"')
+    expect(page.locator("#json")).to_contain_text('"age_group": "')
     expect(page.locator("#photo")).to_have_attribute("src", re.compile(r"^blob:"))
     box = page.locator(".box").bounding_box()
     image = page.locator("#photo").bounding_box()
@@ -99,3 +104,22 @@ def test_the_page_asks_for_the_key_of_a_guarded_server(browser_page, astronaut, 
         page.locator("#api-key").press("Enter")  # a new key analyses the last image again
         sync_api.expect(page.locator("#status")).to_have_text(re.compile(r"^1 face in"), timeout=30_000)
         sync_api.expect(page.locator(".box.female")).to_have_count(1)
+
+
+def test_a_gender_only_model_s_faces_show_no_age_on_the_page(browser_page, exported, astronaut, tmp_path):
+    from faceedge.runtime.config import PipelineConfig
+    from faceedge.runtime.server import ServeOptions
+
+    _, folder = exported
+    photo = tmp_path / "astronaut.png"
+    photo.write_bytes(encode_image(".png", astronaut))
+    # The whole image is the face: the session's synthetic model says nothing of how chips frame one.
+    gender_only = PipelineConfig(model=folder / "gender.onnx", backend="cpu", detect=False)
+    page = browser_page
+    with running_server(ServeOptions(pipeline=gender_only)) as url:
+        page.goto(url)
+        page.set_input_files("#file", str(photo))
+        sync_api.expect(page.locator("#status")).to_have_text(re.compile(r"^1 face in"), timeout=30_000)
+        sync_api.expect(page.locator(".box .label")).to_have_text(re.compile(r"^(female|male) \d+%$"))
+        sync_api.expect(page.locator("#summary")).to_have_text(re.compile(r"^(female|male)$"))
+        sync_api.expect(page.locator("#json")).to_contain_text('"age": null')

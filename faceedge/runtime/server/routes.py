@@ -84,6 +84,7 @@ class ServerRoutes:
         self.metrics = metrics
         self.pipeline = pipeline
         self.model_id = pipeline.classifier.manifest.model_id
+        self.outputs = [output.name for output in pipeline.classifier.manifest.outputs]
         self.admitted = asyncio.Semaphore(options.queue_limit)  # requests between first byte and answer
         self.decoding = asyncio.Semaphore(DECODERS)  # a decode may briefly need several times its image
 
@@ -101,7 +102,7 @@ class ServerRoutes:
             responses=responses,
             openapi_extra=REQUEST_BODY,
             dependencies=guarded,
-            summary="Find the faces in an image and their gender",
+            summary="Find the faces in an image, their gender and, where the model estimates it, their age",
         )
         router.add_api_route(
             "/healthz",
@@ -176,6 +177,7 @@ class ServerRoutes:
         health = Health(
             status="ok" if analyzer.alive else "stopped",
             model=self.model_id,
+            outputs=self.outputs,
             backends=self.pipeline.backends,
             api_key_required=options.api_key is not None,
             max_upload_bytes=options.max_upload_bytes,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from faceedge.ages import AGE_GROUPS, MAX_AGE
 from faceedge.runtime.server.batcher import Analysis
 from faceedge.runtime.server.multipart import FIELD
 
@@ -51,12 +52,29 @@ ERROR_RESPONSES = {
 }
 
 
+_AGE_GROUP_NAMES = [name for name, _, _ in AGE_GROUPS]
+
+
 class FaceResult(BaseModel):
     box: list[float] = Field(min_length=4, max_length=4, description="x, y, width, height in pixels")
     score: float = Field(description="The detector's confidence")
     landmarks: dict[str, list[float]] = Field(description="The detector's keypoints by name, as x, y")
     gender: str = Field(description="The classifier's label: female or male")
     p_female: float = Field(ge=0.0, le=1.0, description="The classifier's probability of female")
+    # No bounds: a model's estimate may stray a little outside 0-MAX_AGE, and a response that failed
+    # its own schema would be a 500 for a face that was found and classified.
+    age: float | None = Field(
+        description=f"The estimated age in years (one decimal; about 0 to {MAX_AGE}, the range the "
+        "model was trained on). Null when the model gives no age (a gender-only model: see "
+        "`outputs` in /healthz)",
+        json_schema_extra={"x-unit": "years"},
+    )
+    age_group: str | None = Field(
+        description="The age group the estimated age falls in, rounded to whole years: one of "
+        + ", ".join(_AGE_GROUP_NAMES)
+        + ". Null when the model gives no age",
+        json_schema_extra={"enum": [*_AGE_GROUP_NAMES, None]},
+    )
 
 
 class Timings(BaseModel):
@@ -81,6 +99,10 @@ class AnalyzeResult(BaseModel):
 class Health(BaseModel):
     status: str
     model: str
+    outputs: list[str] = Field(
+        description="What the model gives for each face, from its manifest: p_female (the probability "
+        "of female) and, for a model that estimates age, age (years)"
+    )
     backends: dict[str, str]
     api_key_required: bool
     max_upload_bytes: int
@@ -102,6 +124,8 @@ def to_result(
             },
             gender=face.gender,
             p_female=round(face.p_female, 4),
+            age=None if face.age is None else round(face.age, 1),
+            age_group=face.age_group,
         )
         for face in result.faces
     ]

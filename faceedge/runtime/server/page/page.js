@@ -80,12 +80,23 @@ async function show(file, answer) {
     const label = document.createElement("span");
     label.className = "label";
     const confidence = face.gender === "female" ? face.p_female : 1 - face.p_female;
-    label.textContent = `${face.gender} ${Math.round(100 * confidence)}%`;
+    label.textContent = `${face.gender} ${Math.round(100 * confidence)}%` + ageText(face);
     box.append(label);
     stage.append(box);
   }
-  $("summary").textContent = answer.faces.map((f) => f.gender).join(", ") || "no face found";
+  $("summary").textContent = answer.faces.map(describe).join("; ") || "no face found";
   $("result").hidden = false;
+}
+
+// A face's age as the page shows it (nothing for a model that gives no age): whole years, as a
+// person would say it; the JSON below keeps the decimal.
+function ageText(face) {
+  return face.age === null || face.age === undefined ? "" : `, ${Math.round(face.age)} years`;
+}
+
+function describe(face) {
+  const group = face.age_group ? ` (${face.age_group})` : "";
+  return `${face.gender}${ageText(face)}${group}`;
 }
 
 start();
