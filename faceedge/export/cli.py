@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from faceedge.export.gate import MAX_ABS_DIFF
+from faceedge.export.gate import MAX_ABS_DIFF, MAX_AGE_ABS_DIFF
 from faceedge.export.options import ExportOptions
 from faceedge.export.tensorrt import BatchProfile
 from faceedge.export.triton import TritonOptions
@@ -94,7 +94,12 @@ def gender(
     ] = False,
     opset: Annotated[int, typer.Option(min=13, max=18, help="ONNX opset.")] = _DEFAULTS.opset,
     probe_images: Annotated[
-        int, typer.Option(min=1, help=f"Test images on which FP32 must match Keras to {MAX_ABS_DIFF:g}.")
+        int,
+        typer.Option(
+            min=1,
+            help=f"Test images on which FP32 must match Keras to {MAX_ABS_DIFF:g} (and a two-head "
+            f"model's age to {MAX_AGE_ABS_DIFF:g} years).",
+        ),
     ] = _DEFAULTS.probe_images,
     framing_from: Annotated[
         Path | None,
@@ -105,7 +110,8 @@ def gender(
         ),
     ] = None,
 ) -> None:
-    """Export a Keras gender model to ONNX; each artifact is written only if it passes its gate."""
+    """Export a Keras gender model (or a two-head gender and age model) to ONNX; each artifact is
+    written only if it passes its gate."""
     from faceedge.export.gender import export_gender
     from faceedge.export.report import format_export
     from faceedge.paths import check_folder_writable, check_output_file
