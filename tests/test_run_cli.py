@@ -561,3 +561,27 @@ def test_a_gender_only_exported_artifact_still_runs_and_gives_null_ages(tmp_path
         and all(r["age"] is None and r["age_group"] is None for r in faces + events)
     )
     assert output.count("this model gives gender only") == 1, output
+
+
+def test_the_bundled_model_gives_every_face_and_event_of_the_demo_an_age(tmp_path):
+    # The real model v2 through the real command, in a process of its own: both heads wired right.
+    from faceedge.ages import AGE_GROUPS, MAX_AGE
+
+    frames, events = tmp_path / "frames.jsonl", tmp_path / "events.jsonl"
+    base = [sys.executable, "-m", "faceedge", "run", "--source", "demo", "--no-display", "--backend", "cpu"]
+    for out, extra in ((frames, []), (events, ["--events"])):
+        done = subprocess.run(
+            [*base, "--json", str(out), *extra], capture_output=True, text=True, timeout=120
+        )
+        assert done.returncode == 0, done.stderr
+        assert "gender only" not in done.stderr
+    faces = [face for line in _lines(frames) for face in line["faces"]]
+    groups = {name for name, _, _ in AGE_GROUPS}
+    assert len(faces) == 180 and len(_lines(events)) == 4
+    for record in faces + _lines(events):
+        assert 0 <= record["age"] <= MAX_AGE and record["age"] == round(record["age"], 1)
+        assert record["age_group"] in groups
+    # Eileen Collins (left, photographed in her thirties) and Grace Hopper (right, in her late
+    # seventies): an age head read as P(female), or left in its training scale, would not part them.
+    ends = {e["box"][0] < 640: e for e in _lines(events) if e["event"] == "end"}
+    assert ends[False]["age"] - ends[True]["age"] > 25
