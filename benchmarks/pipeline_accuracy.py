@@ -2,10 +2,13 @@
 
 The model alone sees each test chip exactly as training saw chips. The runtime sees the same
 200x200 image as a camera frame: it must find the face, crop it as the chips were cropped, and
-classify that. The gap between the two accuracies is what the runtime's cropping costs.
+classify that. The gap between the two accuracies is what the runtime's cropping costs. For a
+two-head model the same is measured of the age: its mean absolute error in years, for the model
+alone and in the pipeline (over the images where the pipeline found a face, and over the same images
+for the model alone, so that the two compare).
 
     python benchmarks/pipeline_accuracy.py --data ../shared/data/utkface/UTKFace.tar.gz \
-        --split models/gender/split.csv --out benchmarks/results
+        --split models/gender_age/split.csv --out benchmarks/results
 """
 
 from __future__ import annotations
@@ -39,9 +42,11 @@ def measure(
     )
     size = pipeline.classifier.input_size
     labels, alone, served, found, several = [], [], [], [], 0
+    ages, age_alone, age_served = [], [], []
     for sample in samples:
         image = decode_bgr(sample.data)
-        p_alone = float(pipeline.classifier.predict(chip_to_input(image, size)[None])[0])
+        p, age = pipeline.classifier.predict_heads(chip_to_input(image, size)[None])
+        p_alone = float(p[0])
         faces = pipeline.process(image).faces
         if len(faces) > 1:
             several += 1
@@ -56,12 +61,15 @@ def measure(
         alone.append(p_alone)
         served.append(face.p_female if face else np.nan)
         found.append(face is not None)
+        ages.append(sample.labels.age)
+        age_alone.append(np.nan if age is None else float(age[0]))
+        age_served.append(face.age if face and face.age is not None else np.nan)
     labels, alone, served, found = map(np.asarray, (labels, alone, served, found))
     threshold = pipeline.classifier.threshold
     correct_alone = (alone >= threshold) == (labels == 1)
     # A chip in which no face is found counts as wrong in the pipeline's accuracy.
     correct_served = found & ((np.nan_to_num(served) >= threshold) == (labels == 1))
-    return {
+    result = {
         "images": len(labels),
         "model": Path(model or bundled_path("gender")).name,
         "detector": pipeline.detector.name,
@@ -74,6 +82,28 @@ def measure(
         "decisions_agree": round(float(((served >= threshold) == (alone >= threshold))[found].mean()), 4),
         "mean_abs_p_difference": round(float(np.abs(served - alone)[found].mean()), 4),
     }
+    if pipeline.classifier.has_age:
+        result.update(
+            _age_errors(np.asarray(ages, float), np.asarray(age_alone), np.asarray(age_served), found)
+        )
+    return result
+
+
+def _age_errors(true: np.ndarray, alone: np.ndarray, served: np.ndarray, found: np.ndarray) -> dict:
+    """Age MAE in years of the model alone (on every image, and on those where the pipeline found a
+    face) and of the pipeline (where it found one: a face it missed has no age to be wrong by)."""
+
+    def mean_abs(values: np.ndarray) -> float:
+        return round(float(np.abs(values).mean()), 3)
+
+    alone_found, served_found = mean_abs((alone - true)[found]), mean_abs((served - true)[found])
+    return {
+        "model_only_age_mae": mean_abs(alone - true),
+        "model_only_age_mae_where_found": alone_found,
+        "pipeline_age_mae_where_found": served_found,
+        "age_gap_years": round(served_found - alone_found, 3),
+        "mean_abs_age_difference": mean_abs((served - alone)[found]),
+    }
 
 
 def main() -> None:
@@ -81,7 +111,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data", required=True)
-    parser.add_argument("--split", default="models/gender/split.csv")
+    parser.add_argument("--split", default="models/gender_age/split.csv")
     parser.add_argument("--model", default=None, help="a gender artifact; the bundled one by default")
     parser.add_argument("--detector", default="short", choices=["short", "full", "yunet"])
     parser.add_argument("--detector-model", default=None, help="the detector's file (YuNet's ONNX)")

@@ -1,7 +1,9 @@
 """The engines `faceedge bench` measures: one table, one small runner class per kind of engine.
 
-A runner takes the same RGB uint8 chips as every other (``prepare``, not timed), returns P(female)
-for them (``infer``, timed) and decides at its model's ``threshold``. Opening a runner raises
+A runner takes the same RGB uint8 chips as every other (``prepare``, not timed), runs its model on
+them (``infer``, timed: the outputs as the engine gives them, every head of a two-head model and
+nothing done to them), reads P(female) and, where the model has it, the age out of those outputs by
+name (``heads``, not timed) and decides at its model's ``threshold``. Opening a runner raises
 :class:`Skipped` with the reason where the engine cannot run here (a missing package, artifact or
 GPU); the row then says why. faceedge's own rows go through the runtime's classifier.
 """
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceedge.errors import BackendError, FaceedgeError, require
+from faceedge.errors import BackendError, FaceedgeError, ModelError, require
 from faceedge.runtime.classifier import GenderClassifier
 from faceedge.runtime.inputs import chips_to_input
 
@@ -33,52 +35,76 @@ class BenchInputs:
 
 
 class _Runner:
-    """What every runner has: what it runs on, the file it runs and its size."""
+    """What every runner has: what it runs on, the file it runs and its size, and the names of its
+    model's outputs: ``output`` (P(female)) and ``age_output`` (years; None for a gender-only model)."""
 
     providers: str = ""
     file: Path | None = None
     threshold: float  # P(female) at which its model decides "female", from the model's manifest
+    output: str = "p_female"
+    age_output: str | None = None
 
     @property
     def size_mb(self) -> float | None:
         return self.file.stat().st_size / 2**20 if self.file is not None and self.file.is_file() else None
 
+    @property
+    def has_age(self) -> bool:
+        """Whether the model gives an age beside P(female)."""
+        return self.age_output is not None
+
     def prepare(self, chips: np.ndarray) -> np.ndarray:
         return chips.astype(np.float32)
 
-    def infer(self, x: np.ndarray) -> np.ndarray:
+    def infer(self, x: np.ndarray) -> object:
+        """The model's outputs for ``x`` as the engine gives them (the call that is timed)."""
         raise NotImplementedError
+
+    def heads(self, outputs) -> tuple[np.ndarray, np.ndarray | None]:
+        """P(female) ``(n,)`` and the ages ``(n,)`` (None for a gender-only model) in what
+        :meth:`infer` returned: here, a dict of the outputs by name."""
+        p = np.asarray(outputs[self.output], dtype=np.float32).reshape(-1)
+        if self.age_output is None:
+            return p, None
+        return p, np.asarray(outputs[self.age_output], dtype=np.float32).reshape(-1)
 
     def close(self) -> None:
         pass
 
 
+def _by_name(names: list[str], outputs) -> dict[str, object]:
+    """A Keras model's outputs by name: given by name already, or one tensor, or a list in the order
+    of ``names``."""
+    if isinstance(outputs, dict):
+        return outputs
+    return dict(zip(names, outputs if isinstance(outputs, (list, tuple)) else [outputs]))
+
+
 def _keras(path: Path) -> GenderClassifier:
-    """The gender-only Keras model at ``path`` on the runtime's Keras backend, or Skipped without
-    TensorFlow."""
+    """The Keras model at ``path`` (gender-only or two-head) on the runtime's Keras backend, or
+    Skipped without TensorFlow."""
     try:
-        classifier = GenderClassifier(path, "keras")
+        return GenderClassifier(path, "keras")
     except BackendError as exc:  # what a backend that cannot run here raises: TensorFlow is missing
         raise Skipped(str(exc)) from exc
-    if classifier.has_age:
-        # Its rows would compare two outputs with the ONNX rows' one; the benchmark reads P(female) only.
-        classifier.close()
-        raise Skipped(f"{path} has an age output: the Keras rows measure a gender-only model")
-    return classifier
 
 
 class _KerasRow(_Runner):
     """A Keras row: the model as a Keras user holds it (``self.model``), loaded and checked by the
-    runtime's Keras backend."""
+    runtime's Keras backend, which names its outputs."""
 
     def __init__(self, inputs: BenchInputs) -> None:
         self.classifier = _keras(inputs.keras_model)
         self.model = self.classifier.backend.model
         self.file, self.threshold = inputs.keras_model, self.classifier.threshold
+        self.output, self.age_output = self.classifier.output, self.classifier.age_output
         self.providers = ", ".join(self.classifier.backend.providers)
 
     def prepare(self, chips: np.ndarray) -> np.ndarray:
         return self.classifier.prepare(chips)
+
+    def heads(self, outputs) -> tuple[np.ndarray, np.ndarray | None]:
+        return super().heads(_by_name(self.model.output_names, outputs))
 
     def close(self) -> None:
         self.classifier.close()
@@ -87,23 +113,26 @@ class _KerasRow(_Runner):
 class KerasPredict(_KerasRow):
     """``model.predict`` on each batch: what the original application did, per frame."""
 
-    def infer(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self.model.predict(x, batch_size=len(x), verbose=0)).reshape(-1)
+    def infer(self, x: np.ndarray) -> object:
+        return self.model.predict(x, batch_size=len(x), verbose=0)
 
 
 class KerasCall(_KerasRow):
-    """``model(x, training=False)``, eagerly."""
+    """``model(x, training=False)``, eagerly; each output brought back as numpy (which waits for it)."""
 
-    def infer(self, x: np.ndarray) -> np.ndarray:
-        return np.asarray(self.model(x, training=False)).reshape(-1)
+    def infer(self, x: np.ndarray) -> object:
+        outputs = self.model(x, training=False)
+        if isinstance(outputs, (list, tuple)):
+            return [np.asarray(o) for o in outputs]
+        return np.asarray(outputs)
 
 
 class KerasFunction(_KerasRow):
     """The model called in inference mode inside a ``tf.function`` (the runtime's Keras backend):
     Keras at its fastest."""
 
-    def infer(self, x: np.ndarray) -> np.ndarray:
-        return self.classifier.run_prepared(x)[self.classifier.output]
+    def infer(self, x: np.ndarray) -> object:
+        return self.classifier.run_prepared(x)
 
 
 class LiteRT(_Runner):
@@ -120,6 +149,11 @@ class LiteRT(_Runner):
         tf = require("tensorflow", "train")  # loaded by the Keras backend already
         self.flatbuffer = tf.lite.TFLiteConverter.from_keras_model(keras.backend.model).convert()
         self.threshold = keras.threshold
+        self.output, self.age_output = keras.output, keras.age_output
+        # The converter names the signature's outputs output_0, output_1, ... in the model's order.
+        self.signature_names = {
+            f"output_{i}": name for i, name in enumerate(keras.backend.model.output_names)
+        }
         keras.close()
         self.interpreter_class = Interpreter
         self.batch = None
@@ -132,22 +166,34 @@ class LiteRT(_Runner):
         return self._size
 
     def _interpreter(self, batch: int):
-        """An interpreter resized for ``batch`` (kept while the batch size stays)."""
+        """An interpreter resized for ``batch`` (kept while the batch size stays).
+
+        Raises:
+            ModelError: the flatbuffer's outputs are not the Keras model's.
+        """
         if self.batch != batch:
             self.interp = self.interpreter_class(model_content=self.flatbuffer, num_threads=self.threads)
             detail = self.interp.get_input_details()[0]
             self.interp.resize_tensor_input(detail["index"], [batch, *detail["shape"][1:]])
             self.interp.allocate_tensors()
             self.input_index = detail["index"]
-            self.output_index = self.interp.get_output_details()[0]["index"]
+            # By the signature's names: get_output_details() lists the tensors in no set order (a
+            # two-head model's age came first).
+            signature = self.interp.get_signature_runner().get_output_details()
+            if set(signature) != set(self.signature_names):
+                raise ModelError(
+                    f"LiteRT's outputs {sorted(signature)} are not the model's {self.signature_names}"
+                )
+            self.output_indices = {self.signature_names[k]: d["index"] for k, d in signature.items()}
             self.batch = batch
         return self.interp
 
-    def infer(self, x: np.ndarray) -> np.ndarray:
+    def infer(self, x: np.ndarray) -> dict[str, np.ndarray]:
         interp = self._interpreter(len(x))
         interp.set_tensor(self.input_index, x)
         interp.invoke()
-        return interp.get_tensor(self.output_index).reshape(-1).copy()
+        # Copied: the interpreter's buffers are overwritten by its next call.
+        return {name: interp.get_tensor(index).copy() for name, index in self.output_indices.items()}
 
 
 class OpenCvDnn(_Runner):
@@ -159,17 +205,20 @@ class OpenCvDnn(_Runner):
         from faceedge.manifest import load_artifact
 
         manifest, self.file = load_artifact(_artifact(inputs, "gender.onnx"))
-        self.spec = manifest.inputs[0]  # fed and decided as the manifest says, as the runtime does
+        self.spec = manifest.inputs[0]  # fed, read and decided as the manifest says, as the runtime does
         self.threshold = float(manifest.decision["threshold"])
+        self.names = [o.name for o in manifest.outputs]
+        self.output = self.names[0]
+        self.age_output = self.names[1] if len(self.names) > 1 else None
         self.net = cv2.dnn.readNetFromONNX(str(self.file))
         self.providers = f"OpenCV {cv2.__version__} DNN CPU"
 
     def prepare(self, chips: np.ndarray) -> np.ndarray:
         return chips_to_input(self.spec, chips)
 
-    def infer(self, x: np.ndarray) -> np.ndarray:
+    def infer(self, x: np.ndarray) -> dict[str, np.ndarray]:
         self.net.setInput(x)
-        return np.asarray(self.net.forward()).reshape(-1)
+        return dict(zip(self.names, self.net.forward(self.names)))  # the graph's outputs, by name
 
 
 class FaceedgeBackend(_Runner):
@@ -183,13 +232,14 @@ class FaceedgeBackend(_Runner):
         except FaceedgeError as exc:
             raise Skipped(str(exc)) from exc
         self.threshold = self.classifier.threshold
+        self.output, self.age_output = self.classifier.output, self.classifier.age_output
         self.providers = ", ".join(self.classifier.backend.providers)
 
     def prepare(self, chips: np.ndarray) -> np.ndarray:
         return self.classifier.prepare(chips)
 
-    def infer(self, x: np.ndarray) -> np.ndarray:
-        return self.classifier.run_prepared(x)[self.classifier.output]
+    def infer(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        return self.classifier.run_prepared(x)
 
     def close(self) -> None:
         self.classifier.close()

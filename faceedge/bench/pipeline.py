@@ -9,6 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from faceedge.ages import predicted_age_group
 from faceedge.runtime.outputs import draw
 from faceedge.runtime.pipeline import Face, FacePipeline, FrameResult
 from faceedge.runtime.run import run_pipeline
@@ -44,14 +45,27 @@ def faceedge_fps(video: Path | None, loops: int, limit: int | None = None, class
     }
 
 
-def _p_female(outputs) -> float:
-    """P(female) of one face from ``model.predict``: a two-head model gives ``[p_female, age]``."""
-    return float(np.asarray(outputs[0] if isinstance(outputs, list) else outputs).reshape(-1)[0])
+def _heads(model, outputs) -> tuple[float, float | None]:
+    """P(female) and the age (None for a gender-only model) of one face from ``model.predict``, read
+    by the names of the model's outputs (a two-head model gives a list or a dict of both)."""
+    if not isinstance(outputs, dict):
+        outputs = dict(zip(model.output_names, outputs if isinstance(outputs, (list, tuple)) else [outputs]))
+    p = float(np.asarray(outputs["p_female"]).reshape(-1)[0])
+    age = outputs.get("age")
+    return p, None if age is None else float(np.asarray(age).reshape(-1)[0])
+
+
+def _face(pipeline: FacePipeline, found, p: float, age: float | None) -> Face:
+    """A face as faceedge would draw it: its label, and its age where the model gives one."""
+    label = pipeline.classifier.label(p)
+    group = None if age is None else predicted_age_group(age)
+    return Face(found.box, found.score, found.keypoints, label, p, age=age, age_group=group)
 
 
 def original_app_fps(video: Path | None, keras_model: Path, loops: int, limit: int | None = None) -> dict:
     """The same frames the way the original application handled them: decode, detect, and for each
-    face a crop and a ``model.predict`` call of its own, then draw; one thread, no tracking.
+    face a crop and a ``model.predict`` call of its own (both heads of a two-head model, its age
+    drawn as faceedge draws it), then draw; one thread, no tracking.
 
     It uses faceedge's detector and crops, so the difference is how the classifier is called."""
     import keras
@@ -75,12 +89,11 @@ def original_app_fps(video: Path | None, keras_model: Path, loops: int, limit: i
                 t2 = time.perf_counter_ns()
                 chips = [cropper.crop(image, face) for face in found]
                 t3 = time.perf_counter_ns()
-                p = [_p_female(model.predict(chip[None].astype(np.float32), verbose=0)) for chip in chips]
+                heads = [
+                    _heads(model, model.predict(chip[None].astype(np.float32), verbose=0)) for chip in chips
+                ]
                 t4 = time.perf_counter_ns()
-                faces = tuple(
-                    Face(face.box, face.score, face.keypoints, pipeline.classifier.label(q), q)
-                    for face, q in zip(found, p)
-                )
+                faces = tuple(_face(pipeline, face, p, age) for face, (p, age) in zip(found, heads))
                 draw(image, FrameResult("original", frames, faces))
                 t5 = time.perf_counter_ns()
                 for stage, ns in zip(stages, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4)):

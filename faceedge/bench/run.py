@@ -20,7 +20,8 @@ ACCURACY_BATCH = 256
 
 @dataclass
 class EngineResult:
-    """One engine's row: its status, accuracy through it, and its timing at each batch size."""
+    """One engine's row: its status, gender accuracy and age MAE (years; None where its model gives
+    no age) through it, and its timing at each batch size."""
 
     engine: str
     precision: str
@@ -31,6 +32,7 @@ class EngineResult:
     providers: str = ""
     size_mb: float | None = None
     accuracy: float | None = None
+    age_mae: float | None = None
     timings: dict[int, Timing] = field(default_factory=dict)
     errors: dict[int, str] = field(default_factory=dict)  # batch -> why it could not be timed
 
@@ -65,14 +67,32 @@ class BenchReport:
         return found
 
 
-def _test_images(data: str | Path, split_file: Path, size: int) -> tuple[np.ndarray, np.ndarray]:
+def _test_images(data: str | Path, split_file: Path, size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The test split's chips, their genders (1: female) and their true ages in years (UTKFace's
+    labels)."""
     from faceedge.data.split import read_split
     from faceedge.data.utkface import load_utkface
     from faceedge.imaging import decode_chips
 
     tests = read_split(split_file).apply(load_utkface(data), "test")
     chips = decode_chips([s.data for s in tests.samples], size)
-    return chips, np.array([s.labels.gender for s in tests.samples])
+    genders = np.array([s.labels.gender for s in tests.samples])
+    return chips, genders, np.array([s.labels.age for s in tests.samples], dtype=np.float64)
+
+
+def age_mae(true: np.ndarray, predicted: np.ndarray) -> float:
+    """The mean absolute error in years of ``predicted`` ages against ``true`` ones, face by face:
+    the model's estimates as they are (not rounded, not held to 0-116); NaN where an estimate is not
+    a number, so that a broken age head shows.
+
+    Raises:
+        ValueError: not as many predictions as true ages, or none.
+    """
+    true = np.asarray(true, dtype=np.float64).reshape(-1)
+    predicted = np.asarray(predicted, dtype=np.float64).reshape(-1)
+    if len(true) != len(predicted) or not len(true):
+        raise ValueError(f"{len(predicted)} predicted ages for {len(true)} true ones")
+    return float(np.mean(np.abs(predicted - true)))
 
 
 def _flops(keras_model: Path) -> tuple[int | None, int]:
@@ -96,10 +116,33 @@ def _batch_of(chips: np.ndarray, batch: int) -> np.ndarray:
     return np.concatenate([chips] * reps)[:batch] if reps > 1 else chips[:batch]
 
 
+def _score(
+    runner, chips: np.ndarray, labels: np.ndarray, ages: np.ndarray | None, result: EngineResult
+) -> None:
+    """Gender accuracy and, for a model with an age output and known ``ages``, age MAE on every
+    chip, outside the timed calls: ``infer`` gives the outputs, ``heads`` reads them."""
+    p_parts, age_parts = [], []
+    for i in range(0, len(chips), ACCURACY_BATCH):
+        p, age = runner.heads(runner.infer(runner.prepare(chips[i : i + ACCURACY_BATCH])))
+        p_parts.append(p)
+        age_parts.append(age)
+    p = np.concatenate(p_parts)
+    result.accuracy = float(np.mean((p >= runner.threshold) == (labels == 1)))
+    if runner.has_age and ages is not None:
+        result.age_mae = age_mae(ages, np.concatenate(age_parts))
+
+
 def bench_engine(
-    engine: Engine, inputs: BenchInputs, chips: np.ndarray, labels: np.ndarray, batches, max_seconds: float
+    engine: Engine,
+    inputs: BenchInputs,
+    chips: np.ndarray,
+    labels: np.ndarray,
+    batches,
+    max_seconds: float,
+    ages: np.ndarray | None = None,
 ) -> EngineResult:
-    """Open one engine, measure its accuracy on every test chip, then time it at every batch size.
+    """Open one engine, measure its accuracy (and, where its model gives ages and ``ages`` holds the
+    true ones, its age MAE) on every test chip, then time it at every batch size.
 
     Never raises for the engine's sake: a missing dependency is a "skipped" row, an error a "failed"
     one, an error at one batch size that batch's entry in ``errors``.
@@ -115,13 +158,7 @@ def bench_engine(
         return result
     try:
         result.providers, result.size_mb = runner.providers, runner.size_mb
-        p = np.concatenate(
-            [
-                runner.infer(runner.prepare(chips[i : i + ACCURACY_BATCH]))
-                for i in range(0, len(chips), ACCURACY_BATCH)
-            ]
-        )
-        result.accuracy = float(np.mean((p >= runner.threshold) == (labels == 1)))
+        _score(runner, chips, labels, ages, result)
         for batch in batches:
             x = runner.prepare(_batch_of(chips, batch))
             try:
@@ -153,7 +190,8 @@ def run_bench(
 
     Args:
         keras_model: the ``.keras`` model the artifacts were exported from.
-        data: UTKFace (archive or folder); the test split gives the images and the accuracy.
+        data: UTKFace (archive or folder); the test split gives the images, and its labels the
+            accuracy and the age MAE.
         artifacts: the folder of exported artifacts (``gender.onnx``, ``gender_int8.onnx``, ...).
         split_file: the split; the one beside the model by default.
         max_seconds: how long each engine is timed at each batch size, at most (but never fewer
@@ -169,12 +207,12 @@ def run_bench(
 
         manifest, _ = load_artifact(Path(artifacts) / "gender.onnx")  # ModelError where it is missing
         size = int(manifest.preprocessing["input_size"])
-    chips, labels = _test_images(data, split_file, size)
+    chips, labels, ages = _test_images(data, split_file, size)
     inputs = BenchInputs(keras_model, Path(artifacts))
     results = []
     for engine in engines:
         log.info("%s %s", engine.name, engine.precision)
-        results.append(bench_engine(engine, inputs, chips, labels, batches, max_seconds))
+        results.append(bench_engine(engine, inputs, chips, labels, batches, max_seconds, ages))
         if results[-1].status != "ok":
             log.info("  %s: %s", results[-1].status, results[-1].reason)
     # Measured again at the end, and the higher one kept: on a shared machine a busy moment during
