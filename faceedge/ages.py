@@ -4,6 +4,8 @@ runtime's answers. Standard library only: the runtime imports it.
 
 from __future__ import annotations
 
+import math
+
 MAX_AGE = 116  # the oldest face in UTKFace; anything above is a typo, not a person
 
 # Fine age groups for evaluation, stratification and the runtime's answers. Children get their own
@@ -52,7 +54,12 @@ def life_stage(age: int) -> str:
     return _group_of(age, LIFE_STAGES)
 
 
+def whole_years(age: float) -> int:
+    """A predicted age as a person says it: rounded to whole years (halves up), held to 0 to
+    :data:`MAX_AGE` (a model's estimate may stray a little outside)."""
+    return min(max(math.floor(age + 0.5), 0), MAX_AGE)
+
+
 def predicted_age_group(age: float) -> str:
-    """The fine age group of a predicted age: rounded to whole years as a person would read it, and
-    held to 0 to :data:`MAX_AGE` (a model's estimate may stray a little outside)."""
-    return age_group(min(max(round(age), 0), MAX_AGE))
+    """The fine age group of a predicted age, read from its :func:`whole_years`."""
+    return age_group(whole_years(age))

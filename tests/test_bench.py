@@ -241,12 +241,12 @@ def test_the_terminal_table_prints_a_skipped_row_s_reason_as_written(capsys):
 def test_age_mae_is_the_mean_absolute_error_in_years_of_hand_made_numbers():
     import numpy as np
 
-    from faceedge.bench.run import age_mae
+    from faceedge.evaluate.metrics import mean_absolute_error as age_mae
 
     assert age_mae(np.array([20, 30, 40, 5]), np.array([22.0, 27.0, 40.5, -1.0])) == pytest.approx(2.875)
     assert age_mae(np.array([61]), np.array([61.0])) == 0.0
     assert np.isnan(age_mae(np.array([20, 30]), np.array([21.0, np.nan])))  # a broken head shows
-    with pytest.raises(ValueError, match="2 predicted ages for 3 true ones"):
+    with pytest.raises(ValueError, match="2 predictions for 3 true values"):
         age_mae(np.array([1, 2, 3]), np.array([1.0, 2.0]))
 
 
@@ -288,8 +288,9 @@ def test_every_engine_reads_both_heads_of_model_v2_and_they_agree_on_its_age_err
     import numpy as np
 
     from faceedge.bench.engines import ENGINES, BenchInputs
-    from faceedge.bench.run import age_mae, bench_engine
+    from faceedge.bench.run import bench_engine
     from faceedge.bundled import BUNDLED_DIR
+    from faceedge.evaluate.metrics import mean_absolute_error as age_mae
     from faceedge.runtime.classifier import GenderClassifier
 
     rng = np.random.default_rng(7)
@@ -338,9 +339,10 @@ def test_a_bench_run_of_a_two_head_model_scores_age_against_the_split_s_true_age
 
     from faceedge.bench.engines import ENGINES
     from faceedge.bench.report import markdown
-    from faceedge.bench.run import age_mae, run_bench
+    from faceedge.bench.run import run_bench
     from faceedge.data.split import read_split
     from faceedge.data.utkface import load_utkface
+    from faceedge.evaluate.metrics import mean_absolute_error as age_mae
     from faceedge.export.gender import export_gender
     from faceedge.imaging import decode_chips
     from faceedge.runtime.classifier import GenderClassifier

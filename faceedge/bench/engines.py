@@ -1,9 +1,10 @@
 """The engines `faceedge bench` measures: one table, one small runner class per kind of engine.
 
 A runner takes the same RGB uint8 chips as every other (``prepare``, not timed), runs its model on
-them (``infer``, timed: the outputs as the engine gives them, every head of a two-head model and
-nothing done to them), reads P(female) and, where the model has it, the age out of those outputs by
-name (``heads``, not timed) and decides at its model's ``threshold``. Opening a runner raises
+them (``infer``, timed: every head of a two-head model, as the engine gives it; faceedge's rows, as
+the runtime does, also gather each head into one float32 array), reads P(female) and, where the
+model has it, the age out of those outputs by name (``heads``, not timed) and decides at its model's
+``threshold``. Opening a runner raises
 :class:`Skipped` with the reason where the engine cannot run here (a missing package, artifact or
 GPU); the row then says why. faceedge's own rows go through the runtime's classifier.
 """

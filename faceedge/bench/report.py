@@ -119,7 +119,7 @@ def markdown(report: BenchReport) -> str:
         + ".",
         "Accuracy is the gender's on the test split; age MAE is the mean absolute error of the "
         'estimated age against the split\'s labels, in years ("no age": the model gives none). Both '
-        "are measured apart from the timed calls, which return the model's outputs untouched. "
+        "are measured apart from the timed calls, which return every output the model gives. "
         "Throughput is images over the total time of the timed calls; p95 and p99 are left out (–) "
         "where too few calls were made for them to mean more than the slowest call. The peak share "
         "is of the CPU's FP32 peak, for CPU rows only.",

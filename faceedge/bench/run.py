@@ -11,6 +11,7 @@ import numpy as np
 from faceedge.bench.engines import ENGINES, BenchInputs, Engine, Skipped
 from faceedge.bench.machine import fp32_peak_gflops, machine_record
 from faceedge.bench.timing import MAX_SECONDS, Timing, time_calls
+from faceedge.evaluate.metrics import mean_absolute_error
 
 log = logging.getLogger(__name__)
 
@@ -80,21 +81,6 @@ def _test_images(data: str | Path, split_file: Path, size: int) -> tuple[np.ndar
     return chips, genders, np.array([s.labels.age for s in tests.samples], dtype=np.float64)
 
 
-def age_mae(true: np.ndarray, predicted: np.ndarray) -> float:
-    """The mean absolute error in years of ``predicted`` ages against ``true`` ones, face by face:
-    the model's estimates as they are (not rounded, not held to 0-116); NaN where an estimate is not
-    a number, so that a broken age head shows.
-
-    Raises:
-        ValueError: not as many predictions as true ages, or none.
-    """
-    true = np.asarray(true, dtype=np.float64).reshape(-1)
-    predicted = np.asarray(predicted, dtype=np.float64).reshape(-1)
-    if len(true) != len(predicted) or not len(true):
-        raise ValueError(f"{len(predicted)} predicted ages for {len(true)} true ones")
-    return float(np.mean(np.abs(predicted - true)))
-
-
 def _flops(keras_model: Path) -> tuple[int | None, int]:
     """FLOPs per image and the input size of the Keras model (None and 0 where they cannot be had:
     no TensorFlow, or a model it cannot load or count; the rows are measured all the same)."""
@@ -129,7 +115,7 @@ def _score(
     p = np.concatenate(p_parts)
     result.accuracy = float(np.mean((p >= runner.threshold) == (labels == 1)))
     if runner.has_age and ages is not None:
-        result.age_mae = age_mae(ages, np.concatenate(age_parts))
+        result.age_mae = mean_absolute_error(ages, np.concatenate(age_parts))
 
 
 def bench_engine(

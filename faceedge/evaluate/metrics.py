@@ -85,9 +85,17 @@ def group_accuracy(correct: np.ndarray) -> GroupAccuracy:
 
 
 def mean_absolute_error(true: np.ndarray, predicted: np.ndarray) -> float:
-    """Mean of ``|predicted - true|`` (NaN for no values)."""
-    true = np.asarray(true, dtype=np.float64)
-    predicted = np.asarray(predicted, dtype=np.float64)
+    """Mean of ``|predicted - true|``, value by value: the one age MAE of evaluation, export's gates
+    and the benchmark. NaN for no values, and NaN where a prediction is not a number, so that a
+    broken age head shows (and fails any limit).
+
+    Raises:
+        ValueError: not as many predictions as true values.
+    """
+    true = np.asarray(true, dtype=np.float64).reshape(-1)
+    predicted = np.asarray(predicted, dtype=np.float64).reshape(-1)
+    if len(true) != len(predicted):
+        raise ValueError(f"{len(predicted)} predictions for {len(true)} true values")
     return float(np.mean(np.abs(predicted - true))) if len(true) else float("nan")
 
 

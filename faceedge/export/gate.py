@@ -114,13 +114,6 @@ def accuracy_drop_check(reference_accuracy: float, accuracy: float, limit: float
     return GateCheck("test accuracy lost against FP32", reference_accuracy - accuracy, limit)
 
 
-def age_mae(true_ages: np.ndarray, ages: np.ndarray) -> float:
-    """Mean absolute error in years (NaN when an age is not a number, which fails any limit)."""
-    return float(
-        np.mean(np.abs(np.asarray(ages, np.float64).ravel() - np.asarray(true_ages, np.float64).ravel()))
-    )
-
-
 def age_mae_rise_check(reference_mae: float, mae: float, limit: float) -> GateCheck:
     """An artifact allowed to add at most ``limit`` years of age MAE against its reference."""
     return GateCheck("test age MAE added against FP32 (years)", mae - reference_mae, limit)

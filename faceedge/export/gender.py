@@ -18,6 +18,7 @@ from faceedge.data.labels import GENDERS
 from faceedge.data.split import resolve_split
 from faceedge.data.utkface import UtkFace, load_utkface
 from faceedge.errors import ModelError
+from faceedge.evaluate.metrics import mean_absolute_error
 from faceedge.evaluate.predictors import open_classifier
 from faceedge.evaluate.report import evaluate_predictions
 from faceedge.export import gate
@@ -71,7 +72,7 @@ class TestSet:
         return self.images.ages
 
     def age_mae(self, ages: np.ndarray) -> float:
-        return gate.age_mae(self.ages, ages)
+        return mean_absolute_error(self.ages, ages)
 
     @cached_property
     def keras_age_mae(self) -> float:

@@ -29,16 +29,16 @@ def keras_to_onnx(
     two-head model), each ``(batch, 1)``, and the graph lists them in that order.
 
     Raises:
-        ModelError: the model does not give as many outputs as ``outputs`` names.
+        ModelError: the model's outputs are not ``outputs``, by name and in order.
     """
     tf = require("tensorflow", "train")
     tf2onnx = require("tf2onnx", "train")
     size = int(model.input_shape[1])
     spec = tf.TensorSpec((None, size, size, 3), tf.float32, name=INPUT_NAME)
 
-    given = len(model.outputs)
-    if given != len(outputs):
-        raise ModelError(f"the model gives {given} outputs, not {len(outputs)} ({', '.join(outputs)})")
+    given = tuple(model.output_names)
+    if given != tuple(outputs):  # the heads are named by position below: the names must be the model's
+        raise ModelError(f"the model gives the outputs {', '.join(given)}, not {', '.join(outputs)}")
 
     # A dict return is what makes tf2onnx name the outputs.
     @tf.function(input_signature=[spec])

@@ -13,7 +13,7 @@ from typing import TextIO
 import cv2
 import numpy as np
 
-from faceedge.ages import MAX_AGE
+from faceedge.ages import whole_years
 from faceedge.errors import OutputError
 from faceedge.paths import check_writable
 from faceedge.runtime.pipeline import Face, FrameResult
@@ -148,7 +148,7 @@ def label(face: Face) -> str:
     else:
         # Whole years as a person says an age, held to 0-MAX_AGE as its age group is: an estimate
         # a little below 0 reads "0", not "-0".
-        text = f"{face.gender} {min(max(round(face.age), 0), MAX_AGE)} ({confidence:.0%})"
+        text = f"{face.gender} {whole_years(face.age)} ({confidence:.0%})"
     return text + (f" #{face.track}" if face.track is not None else "")
 
 

@@ -88,10 +88,10 @@ async function show(file, answer) {
   $("result").hidden = false;
 }
 
-// A face's age as the page shows it (nothing for a model that gives no age): whole years, as a
-// person would say it; the JSON below keeps the decimal.
+// A face's age as the page shows it (nothing for a model that gives no age): the answer's own
+// value, one decimal, so that it agrees with its group and with the JSON below.
 function ageText(face) {
-  return face.age === null || face.age === undefined ? "" : `, ${Math.round(face.age)} years`;
+  return face.age === null || face.age === undefined ? "" : `, ${face.age.toFixed(1)} years`;
 }
 
 function describe(face) {
