@@ -42,7 +42,10 @@ class SourceChoice(str, Enum):
 
 # The options `run` and `serve` share, defined once.
 ModelOption = Annotated[
-    Path | None, typer.Option(help="A gender artifact (.onnx or .engine); the bundled one by default.")
+    Path | None,
+    typer.Option(
+        help="A classifier artifact (.onnx or .engine); the bundled one (gender and age) by default."
+    ),
 ]
 BackendOption = Annotated[
     BackendChoice, typer.Option(help="What runs the models; auto takes the fastest that works.")
@@ -185,7 +188,7 @@ def run(
     *,
     pipeline: PipelineConfig,
 ) -> None:
-    """Detect faces and recognise their gender in a camera, video, stream, images or the demo clip."""
+    """Detect faces, their gender and their age in a camera, video, stream, images or the demo clip."""
     from faceedge.runtime.run import RunOptions
     from faceedge.runtime.run import run as run_source
 

@@ -59,7 +59,7 @@ def create_app(options: ServeOptions | None = None, pipeline=None):
     app = FastAPI(
         title="faceedge",
         version=__version__,
-        summary="Faces and their gender in uploaded images.",
+        summary="Faces, their gender and their age in uploaded images.",
         lifespan=lifespan,
         # FastAPI's /docs and /redoc pages load their scripts from a CDN; nothing here is fetched
         # from elsewhere. The schema itself is at /openapi.json.
