@@ -123,44 +123,28 @@ def astronaut() -> np.ndarray:
 def source(tmp_path_factory):
     """A trained run: a gender-only seed-architecture model for 32 px chips of a synthetic dataset,
     with its split."""
-    from faceedge.train.config import GENDER_ONLY, TrainConfig
-    from faceedge.train.trainer import train
-
-    root = tmp_path_factory.mktemp("export")
-    data = write_synthetic_folder(root / "data", count=160, size=64)
-    config = TrainConfig(
-        data=str(data),
-        out=str(root / "run"),
-        arch="seed",
-        img_size=32,
-        epochs=3,
-        batch_size=16,
-        **GENDER_ONLY,
-    )
-    result = train(config, progress=False)
-    return result.model_path, data
+    return _trained_on_synthetic_chips(tmp_path_factory.mktemp("export"), age_head=False)
 
 
 @pytest.fixture(scope="session")
 def two_head_source(tmp_path_factory):
     """A trained run of model v2's kind: P(female) and age from one seed-architecture backbone, for
     32 px chips of a synthetic dataset (trained as :func:`source` is, the age head added)."""
+    return _trained_on_synthetic_chips(tmp_path_factory.mktemp("two_head"), age_head=True)
+
+
+def _trained_on_synthetic_chips(root: Path, age_head: bool) -> tuple[Path, Path]:
+    """A seed-architecture model trained for 3 epochs on 160 synthetic 64 px faces at 32 px (the
+    gender-only recipe, with or without the age head): its model file and its data folder."""
     from faceedge.train.config import GENDER_ONLY, TrainConfig
     from faceedge.train.trainer import train
 
-    root = tmp_path_factory.mktemp("two_head")
     data = write_synthetic_folder(root / "data", count=160, size=64)
+    recipe = {**GENDER_ONLY, "age_head": age_head}
     config = TrainConfig(
-        data=str(data),
-        out=str(root / "run"),
-        arch="seed",
-        img_size=32,
-        epochs=3,
-        batch_size=16,
-        **{**GENDER_ONLY, "age_head": True},
+        data=str(data), out=str(root / "run"), arch="seed", img_size=32, epochs=3, batch_size=16, **recipe
     )
-    result = train(config, progress=False)
-    return result.model_path, data
+    return train(config, progress=False).model_path, data
 
 
 @pytest.fixture(scope="session")

@@ -65,19 +65,30 @@ def parity_checks(
     """An artifact that must reproduce its reference: the probe batch (the first ``probe``
     predictions) within ``max_abs_diff``, and decisions that differ on at most ``max_disagreement``
     of all the images."""
-    reference, candidate = np.asarray(reference).ravel(), np.asarray(candidate).ravel()
-    if len(candidate) != len(reference) or len(reference) == 0 or probe < 1:
-        raise ExportGateError(
-            f"cannot compare {len(candidate)} predictions with {len(reference)} reference ones "
-            f"on {probe} probe images"
-        )
-    diff = float(np.max(np.abs(reference[:probe] - candidate[:probe])))
+    reference, candidate, diff = _probe_difference(reference, candidate, probe, "predictions")
     disagree = float(np.mean((reference >= threshold) != (candidate >= threshold)))
     return (
         finite_check(candidate),
         GateCheck(f"max |difference| on {min(probe, len(reference))} probe images", diff, max_abs_diff),
         GateCheck(f"decisions differing on {len(reference)} test images", disagree, max_disagreement),
     )
+
+
+def _probe_difference(
+    reference: np.ndarray, candidate: np.ndarray, probe: int, what: str
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """Both as flat arrays, and their largest difference on the first ``probe`` values.
+
+    Raises:
+        ExportGateError: the two cannot be compared (different lengths, nothing to compare).
+    """
+    reference, candidate = np.asarray(reference).ravel(), np.asarray(candidate).ravel()
+    if len(candidate) != len(reference) or len(reference) == 0 or probe < 1:
+        raise ExportGateError(
+            f"cannot compare {len(candidate)} {what} with {len(reference)} reference ones "
+            f"on {probe} probe images"
+        )
+    return reference, candidate, float(np.max(np.abs(reference[:probe] - candidate[:probe])))
 
 
 def age_parity_checks(
@@ -89,13 +100,7 @@ def age_parity_checks(
     Raises:
         ExportGateError: the two cannot be compared (different lengths, nothing to compare).
     """
-    reference, candidate = np.asarray(reference).ravel(), np.asarray(candidate).ravel()
-    if len(candidate) != len(reference) or len(reference) == 0 or probe < 1:
-        raise ExportGateError(
-            f"cannot compare {len(candidate)} ages with {len(reference)} reference ones "
-            f"on {probe} probe images"
-        )
-    diff = float(np.max(np.abs(reference[:probe] - candidate[:probe])))
+    reference, candidate, diff = _probe_difference(reference, candidate, probe, "ages")
     return (
         finite_check(candidate, "ages"),
         GateCheck(
