@@ -4,6 +4,10 @@ One model per artifact: ``faceedge_gender`` (the ONNX Runtime backend, FP32 ONNX
 engine was built, ``faceedge_gender_trt`` (the TensorRT backend). Each has dynamic batching and an
 instance group; inputs and outputs are written from the artifact's manifest, the same contract
 the faceedge runtime reads, so the served model is fed exactly like the local one.
+
+The instance kind (``KIND_GPU`` or ``KIND_CPU``) applies to the ONNX models only: Triton's TensorRT
+backend runs a plan on a GPU or not at all ("supports only GPU device"), so the engine's model is
+always ``KIND_GPU``.
 """
 
 from __future__ import annotations
@@ -34,7 +38,7 @@ class TritonOptions:
 
     max_batch: int = 64
     instances: int = 1
-    kind: str = "KIND_GPU"  # or KIND_CPU
+    kind: str = "KIND_GPU"  # or KIND_CPU, for the ONNX models only (see instance_kind)
     preferred_batches: tuple[int, ...] = (8, 32)
     max_queue_delay_us: int = 500
 
@@ -48,9 +52,24 @@ def _tensor(spec: TensorSpec, with_format: bool) -> str:
     return "  {\n    " + "\n    ".join(fields) + "\n  }"
 
 
+def instance_kind(artifact_format: str, options: TritonOptions) -> str:
+    """Where Triton runs the instances of a model of ``artifact_format``: a TensorRT plan always on
+    the GPU (Triton's TensorRT backend refuses ``KIND_CPU``), an ONNX model where ``options`` say."""
+    return "KIND_GPU" if artifact_format == "tensorrt" else options.kind
+
+
 def model_config(artifact: ExportedArtifact, options: TritonOptions) -> str:
-    """The ``config.pbtxt`` of one artifact."""
+    """The ``config.pbtxt`` of one artifact.
+
+    Raises:
+        ModelError: a TensorRT engine whose profile does not take batches from 1.
+    """
     backend, _, name = BACKENDS[artifact.manifest.format]
+    kind = instance_kind(artifact.manifest.format, options)
+    if kind != options.kind:
+        log.warning(
+            "%s: a TensorRT plan runs only on a GPU; its instances are %s, not %s", name, kind, options.kind
+        )
     max_batch = options.max_batch
     if artifact.manifest.format == "tensorrt":
         profile = artifact.manifest.extra["profile"]
@@ -78,7 +97,7 @@ def model_config(artifact: ExportedArtifact, options: TritonOptions) -> str:
         f"input [\n{inputs}\n]\n"
         f"output [\n{outputs}\n]\n"
         f"dynamic_batching {{\n{batching}}}\n"
-        f"instance_group [\n  {{\n    count: {options.instances}\n    kind: {options.kind}\n  }}\n]\n"
+        f"instance_group [\n  {{\n    count: {options.instances}\n    kind: {kind}\n  }}\n]\n"
     )
 
 
@@ -88,6 +107,9 @@ def write_triton_repository(
     """Write a model (config, version 1, manifest) for each FP32 ONNX or TensorRT artifact.
 
     Returns the model folders written; an existing model folder of the same name is replaced.
+
+    Raises:
+        ModelError: a TensorRT engine whose profile does not take batches from 1.
     """
     options = options or TritonOptions()
     repository = Path(repository)
