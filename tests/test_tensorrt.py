@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -114,7 +115,6 @@ def test_trt_fp16_engine_matches_keras_and_records_its_target(source, tmp_path):
     assert engine.manifest.accuracy["decision_disagreement_vs_keras"] <= 0.001
     assert (tmp_path / "out" / "timing.cache").stat().st_size > 0
     # Evaluation opens the engine like any other artifact; batches above the profile's max are split.
-    import numpy as np
 
     from faceedge.data.split import read_split
     from faceedge.data.utkface import load_utkface
@@ -142,7 +142,7 @@ class _FakeCuda:
         cudaMemcpyHostToDevice, cudaMemcpyDeviceToHost = 1, 2
 
     def __init__(self):
-        self.buffers, self.freed = {}, []
+        self.buffers, self.freed, self.copies = {}, [], []
 
     def cudaGetDeviceProperties(self, device):  # noqa: N802
         from types import SimpleNamespace
@@ -175,18 +175,18 @@ class _FakeCuda:
     def cudaMemcpyAsync(self, dst, src, nbytes, kind, stream):  # noqa: N802
         import ctypes
 
+        self.copies.append((kind, nbytes))
         ctypes.memmove(dst, src, nbytes)
         return (0,)
 
 
-def _fake_tensorrt(sample: tuple[int, ...], max_batch: int):
+def _fake_tensorrt(sample: tuple[int, ...], max_batch: int, input_dtype: str = "float"):
     """TensorRT 10's Python API as TensorRTEngine calls it, for a two-head engine that lists ``age``
     before ``p_female`` (outputs are found by name, never by position) and computes, per image,
-    P(female) = mean pixel / 255 and age = first pixel."""
+    P(female) = mean pixel / 255 and age = first pixel. Its input is of ``input_dtype`` (a
+    TensorRT DataType's name), its outputs float."""
     import ctypes
     from types import SimpleNamespace
-
-    import numpy as np
 
     io_mode = SimpleNamespace(INPUT="input", OUTPUT="output")
     tensors = {"image": (-1, *sample), "age": (-1, 1), "p_female": (-1, 1)}
@@ -228,7 +228,7 @@ def _fake_tensorrt(sample: tuple[int, ...], max_batch: int):
             return tensors[name]
 
         def get_tensor_dtype(self, name):
-            return "float"
+            return input_dtype if name == "image" else "float"
 
         def get_tensor_profile_shape(self, name, profile):
             return [(1, *sample), (max_batch // 2, *sample), (max_batch, *sample)]
@@ -254,23 +254,21 @@ def _fake_tensorrt(sample: tuple[int, ...], max_batch: int):
         Logger=Logger,
         Runtime=Runtime,
         TensorIOMode=io_mode,
-        nptype=lambda dtype: np.float32,
+        nptype=lambda dtype: {"float": np.float32, "half": np.float16}[dtype],
     )
 
 
-def test_an_engine_gives_every_output_by_name_with_a_buffer_each_and_frees_them_all(tmp_path, monkeypatch):
-    """The engine runner against stand-ins of TensorRT and cuda-python (no GPU here): a two-head
-    engine's P(female) and age come back under their names, batches above the profile are split."""
+def _fake_engine(tmp_path, monkeypatch, input_dtype: str = "float"):
+    """A two-head engine file and its manifest (8x8x3 float32 input, batches of 1 to 4) in
+    ``tmp_path``, opened through the stand-ins of TensorRT and cuda-python (no GPU here): the
+    engine file and the fake CUDA runtime, whose buffers, frees and copies the tests read."""
     import dataclasses
     import json
 
-    import numpy as np
-
     from faceedge.manifest import sha256_file
     from faceedge.runtime import tensorrt_engine
-    from faceedge.runtime.classifier import GenderClassifier
 
-    cuda, trt = _FakeCuda(), _fake_tensorrt((8, 8, 3), max_batch=4)
+    cuda, trt = _FakeCuda(), _fake_tensorrt((8, 8, 3), max_batch=4, input_dtype=input_dtype)
     modules = {"tensorrt": trt, "cuda.bindings.runtime": cuda}
     monkeypatch.setattr(tensorrt_engine, "require", lambda module, extra: modules[module])
     engine_file = tmp_path / "gender_trt_fp16.engine"
@@ -289,7 +287,15 @@ def test_an_engine_gives_every_output_by_name_with_a_buffer_each_and_frees_them_
         },
     )
     (tmp_path / "gender_trt_fp16.manifest.json").write_text(json.dumps(manifest.to_dict()))
+    return engine_file, cuda
 
+
+def test_an_engine_gives_every_output_by_name_with_a_buffer_each_and_frees_them_all(tmp_path, monkeypatch):
+    """The engine runner against stand-ins of TensorRT and cuda-python (no GPU here): a two-head
+    engine's P(female) and age come back under their names, batches above the profile are split."""
+    from faceedge.runtime.classifier import GenderClassifier
+
+    engine_file, cuda = _fake_engine(tmp_path, monkeypatch)
     chips = np.random.default_rng(0).integers(0, 256, (10, 8, 8, 3), dtype=np.uint8)
     with GenderClassifier(engine_file, backend="trt-engine") as classifier:
         assert classifier.has_age and classifier.batch_size == 4
@@ -302,3 +308,83 @@ def test_an_engine_gives_every_output_by_name_with_a_buffer_each_and_frees_them_
     assert sorted(cuda.freed) == sorted(cuda.buffers)  # the input and both outputs, once each
     with pytest.raises(ModelError, match="closed"):
         engine.run_batch(np.zeros((1, 8, 8, 3), np.float32))
+
+
+def test_open_backend_runs_an_engine_file_on_trt_engine_and_says_what_runs_it(tmp_path, monkeypatch):
+    """``open_backend(..., "trt-engine")`` (and ``auto`` for an .engine file) opens the native
+    engine through the backend table, reports TensorRT and the GPU as what runs it, and refuses
+    an engine of another task after freeing what it allocated."""
+    from faceedge.errors import BackendError, MissingExtraError
+    from faceedge.runtime import tensorrt_engine
+    from faceedge.runtime.backends import open_backend
+
+    engine_file, cuda = _fake_engine(tmp_path, monkeypatch)
+    for asked in ("trt-engine", "auto"):
+        backend = open_backend(engine_file, "gender", asked)
+        try:
+            assert backend.name == "trt-engine" and backend.providers == ("TensorRT 10.0.0 on Fake GPU",)
+            assert backend.precision == "fp16" and backend.max_batch == 4
+            x = np.full((2, 8, 8, 3), 51.0, np.float32)
+            outputs = backend.run({"image": x})
+            np.testing.assert_allclose(outputs["p_female"], [[0.2], [0.2]])
+            np.testing.assert_array_equal(outputs["age"], [[51.0], [51.0]])
+            with pytest.raises(BackendError, match="one input, 'image'"):
+                backend.run({"pixels": x})
+        finally:
+            backend.close()
+
+    allocated = len(cuda.buffers)
+    with pytest.raises(ModelError, match="is a gender engine, not a detector model"):
+        open_backend(engine_file, "detector", "trt-engine")
+    assert len(cuda.buffers) == allocated + 3 and sorted(cuda.freed) == sorted(cuda.buffers)
+
+    with pytest.raises(BackendError, match="runs .engine files, not gender.onnx"):
+        open_backend(tmp_path / "gender.onnx", "gender", "trt-engine")
+
+    def missing(module, extra):
+        raise MissingExtraError(
+            f"{module} is not installed; install it with: pip install 'faceedge[{extra}]'"
+        )
+
+    monkeypatch.setattr(tensorrt_engine, "require", missing)
+    with pytest.raises(BackendError, match=r"trt-engine backend cannot run here: .*faceedge\[gpu\]"):
+        open_backend(engine_file, "gender", "trt-engine")
+
+
+@pytest.mark.parametrize(
+    ("make", "refusal"),
+    [
+        (lambda: np.zeros((2, 8, 8, 3), np.float64), "is float32, not float64"),
+        (lambda: np.zeros((2, 8, 8, 6), np.float32)[..., ::2], "must be C-contiguous"),
+        (lambda: np.zeros((2, 3, 8, 8), np.float32), r"takes \(batch, 8, 8, 3\), not \(2, 3, 8, 8\)"),
+        (lambda: np.zeros((8, 8, 3), np.float32), r"not \(8, 8, 3\)"),
+        (lambda: np.zeros((5, 8, 8, 3), np.float32), "batches of 1 to 4 images, not 5"),
+        (lambda: np.zeros((0, 8, 8, 3), np.float32), "batches of 1 to 4 images, not 0"),
+    ],
+    ids=["float64", "non-contiguous", "wrong-sample-shape", "no-batch-axis", "over-max-batch", "empty"],
+)
+def test_an_input_the_engine_buffer_does_not_hold_is_refused_before_any_copy(
+    tmp_path, monkeypatch, make, refusal
+):
+    """The engine copies ``x.nbytes`` raw bytes from ``x``'s address into a buffer sized for the
+    profile's largest batch of its own input type: anything else is refused (a BackendError, as the
+    ONNX Runtime backend refuses a mistyped feed) before a byte reaches the device."""
+    from faceedge.errors import BackendError
+    from faceedge.runtime.tensorrt_engine import TensorRTEngine
+
+    engine_file, cuda = _fake_engine(tmp_path, monkeypatch)
+    with TensorRTEngine(engine_file) as engine:
+        with pytest.raises(BackendError, match=refusal):
+            engine.run_batch(make())
+        assert cuda.copies == []
+        engine.run_batch(np.zeros((4, 8, 8, 3), np.float32))  # what it holds still runs
+        assert len(cuda.copies) == 3  # the input in, both outputs out
+
+
+def test_an_engine_whose_input_type_is_not_its_manifest_s_is_refused_when_opened(tmp_path, monkeypatch):
+    from faceedge.runtime.tensorrt_engine import TensorRTEngine
+
+    engine_file, cuda = _fake_engine(tmp_path, monkeypatch, input_dtype="half")
+    with pytest.raises(ModelError, match="input 'image' is float16, its manifest says float32"):
+        TensorRTEngine(engine_file)
+    assert cuda.buffers == {}  # refused before anything was allocated

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceedge.errors import GpuError, ModelError, require
+from faceedge.errors import BackendError, GpuError, ModelError, require
 from faceedge.manifest import Manifest, check_io, load_artifact
 
 
@@ -109,6 +109,52 @@ def output_buffers(manifest: Manifest, dtypes: dict[str, np.dtype], source: str)
     return tuple(buffers)
 
 
+@dataclass(frozen=True)
+class InputBuffer:
+    """What the engine's one input buffer holds: ``sample`` is the shape of one image's input,
+    ``dtype`` the engine's own type for it, ``min_batch``/``max_batch`` the profile's range (the
+    buffer is allocated for ``max_batch``)."""
+
+    name: str
+    sample: tuple[int, ...]
+    dtype: np.dtype
+    min_batch: int
+    max_batch: int
+
+    def nbytes(self, batch: int) -> int:
+        return batch * int(np.prod(self.sample, dtype=np.int64)) * self.dtype.itemsize
+
+    def check(self, x: np.ndarray) -> None:
+        """Refuse, before any byte is copied to the GPU, an array that is not exactly what the
+        buffer holds: a copy takes ``x.nbytes`` raw bytes from ``x``'s address, so another dtype or
+        a larger batch would overrun the buffer and a strided view would copy the wrong pixels.
+        Never converted silently (as ONNX Runtime refuses a mistyped feed rather than casting it).
+
+        Raises:
+            BackendError: ``x`` has another dtype, another per-image shape, a batch outside the
+                profile, or is not C-contiguous.
+        """
+        if not isinstance(x, np.ndarray):
+            raise BackendError(
+                f"the engine's input {self.name!r} takes a numpy array, not {type(x).__name__}"
+            )
+        if x.dtype != self.dtype:
+            raise BackendError(f"the engine's input {self.name!r} is {self.dtype}, not {x.dtype}")
+        if x.ndim != len(self.sample) + 1 or tuple(x.shape[1:]) != self.sample:
+            raise BackendError(
+                f"the engine's input {self.name!r} takes (batch, {', '.join(map(str, self.sample))}), "
+                f"not {tuple(x.shape)}"
+            )
+        if not self.min_batch <= len(x) <= self.max_batch:
+            raise BackendError(
+                f"the engine takes batches of {self.min_batch} to {self.max_batch} images, not {len(x)}"
+            )
+        if not x.flags.c_contiguous:
+            raise BackendError(
+                f"the engine's input {self.name!r} must be C-contiguous (np.ascontiguousarray)"
+            )
+
+
 class TensorRTEngine:
     """Runs a gender engine on one batch of model input at a time, at most the profile's maximum
     (:class:`~faceedge.runtime.backends.tensorrt.TensorRTEngineBackend` is how callers run one),
@@ -134,21 +180,16 @@ class TensorRTEngine:
             check_io(self.manifest, kind, shapes, str(path))
         self.spec = self.manifest.inputs[0]
         self.input = self.spec.name
-        dtypes = {n: trt.nptype(self.engine.get_tensor_dtype(n)) for n in outputs}
+        dtypes = {n: trt.nptype(self.engine.get_tensor_dtype(n)) for n in names}
         self.outputs = output_buffers(self.manifest, dtypes, str(path))
-        self.max_batch = int(self.engine.get_tensor_profile_shape(self.input, 0)[2][0])
-        recorded = self.manifest.extra.get("profile", {}).get("max")
-        if recorded != self.max_batch:
-            raise ModelError(
-                f"{path}: the engine's largest batch is {self.max_batch}, its manifest says {recorded}"
-            )
-        sample = tuple(int(d) for d in self.spec.shape[1:])
+        self.input_buffer = self._input_buffer(dtypes[self.input], str(path))
+        self.max_batch = self.input_buffer.max_batch
         self.context = self.engine.create_execution_context()
         self.stream = self.d_input = None
         self.d_outputs: dict[str, int] = {}
         try:
             self.stream = _cuda(self.cudart.cudaStreamCreate)
-            self.d_input = _cuda(self.cudart.cudaMalloc, self.max_batch * int(np.prod(sample)) * 4)
+            self.d_input = _cuda(self.cudart.cudaMalloc, self.input_buffer.nbytes(self.max_batch))
             for out in self.outputs:
                 self.d_outputs[out.name] = _cuda(self.cudart.cudaMalloc, out.nbytes(self.max_batch))
         except Exception:
@@ -158,16 +199,47 @@ class TensorRTEngine:
         for name, pointer in self.d_outputs.items():
             self.context.set_tensor_address(name, int(pointer))
 
-    def run_batch(self, x: np.ndarray) -> dict[str, np.ndarray]:
-        """Every output, by name, of one batch of model input (already laid out and scaled), at
-        most ``max_batch``: each ``(n, *sample)``.
+    def _input_buffer(self, dtype, source: str) -> InputBuffer:
+        """The input's description from the engine itself (its type, its profile's batch range),
+        checked against the manifest the runtime feeds by.
 
         Raises:
+            ModelError: the engine's input type or largest batch is not its manifest's.
+        """
+        min_shape, _, max_shape = self.engine.get_tensor_profile_shape(self.input, 0)
+        buffer = InputBuffer(
+            self.input,
+            tuple(int(d) for d in self.spec.shape[1:]),
+            np.dtype(dtype),
+            int(min_shape[0]),
+            int(max_shape[0]),
+        )
+        recorded = self.manifest.extra.get("profile", {}).get("max")
+        if recorded != buffer.max_batch:
+            raise ModelError(
+                f"{source}: the engine's largest batch is {buffer.max_batch}, its manifest says {recorded}"
+            )
+        if buffer.dtype != np.dtype(self.spec.dtype):
+            raise ModelError(
+                f"{source}: the engine's input {self.input!r} is {buffer.dtype}, "
+                f"its manifest says {self.spec.dtype}"
+            )
+        return buffer
+
+    def run_batch(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """Every output, by name, of one batch of model input (already laid out and scaled, of the
+        engine's input dtype, C-contiguous), of ``min_batch`` to ``max_batch`` images: each
+        ``(n, *sample)``.
+
+        Raises:
+            BackendError: ``x`` is not what the engine's input buffer holds (see
+                :meth:`InputBuffer.check`); nothing was copied.
             ModelError: the engine is closed, or its profile does not take this shape.
             GpuError: a CUDA call or the engine's run failed.
         """
         if self.d_input is None:
             raise ModelError("this TensorRT engine has been closed")
+        self.input_buffer.check(x)
         cudart, kind = self.cudart, self.cudart.cudaMemcpyKind
         if not self.context.set_input_shape(self.input, x.shape):
             raise ModelError(f"the engine's profile does not accept input shape {x.shape}")
@@ -179,7 +251,6 @@ class TensorRTEngine:
                     f"the engine gives {out.name} {shape} for {len(x)} images, not {(len(x), *out.sample)}"
                 )
             results[out.name] = np.empty(shape, dtype=out.dtype)
-        x = np.ascontiguousarray(x, dtype=np.float32)
         _cuda(
             cudart.cudaMemcpyAsync,
             self.d_input,

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from faceedge.errors import ModelError
+from faceedge.errors import BackendError, ModelError
 
 
 class TensorRTEngineBackend:
@@ -38,8 +38,12 @@ class TensorRTEngineBackend:
         for at most ``max_batch`` inputs.
 
         Raises:
+            BackendError: ``inputs`` does not name exactly the engine's input, or its array is not
+                what the engine's input buffer holds (nothing is copied to the GPU then).
             ModelError, GpuError: see :meth:`TensorRTEngine.run_batch`.
         """
+        if set(inputs) != {self.engine.input}:
+            raise BackendError(f"the engine takes one input, {self.engine.input!r}, not {sorted(inputs)}")
         return self.engine.run_batch(inputs[self.engine.input])
 
     def close(self) -> None:
