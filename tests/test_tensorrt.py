@@ -95,12 +95,21 @@ def test_trt_fp16_without_tensorrt_is_one_clear_line_before_any_work(tmp_path):
     assert not out.exists()
 
 
-@pytest.mark.skipif(
-    not _has_gpu(),
-    reason="no CUDA GPU on this machine"
-    if HAVE_TENSORRT
-    else "TensorRT is not installed (faceedge[gpu], GPU box)",
-)
+def _engine_build_skip_reason() -> str | None:
+    """Why the engine build test cannot run here, or None. It trains its source model, so it needs
+    the `train` extra beside TensorRT and a GPU: without it the `source` fixture would error on
+    importing TensorFlow instead of the test skipping."""
+    missing = [m for m in ("tensorflow", "tf2onnx", "onnx") if importlib.util.find_spec(m) is None]
+    if missing:
+        return f"{', '.join(missing)} not installed: the engine test trains its model (extra 'train')"
+    if not HAVE_TENSORRT:
+        return "TensorRT is not installed (faceedge[gpu], GPU box)"
+    if not _has_gpu():
+        return "no CUDA GPU on this machine (or cuda-python missing)"
+    return None
+
+
+@pytest.mark.skipif(_engine_build_skip_reason() is not None, reason=str(_engine_build_skip_reason()))
 def test_trt_fp16_engine_matches_keras_and_records_its_target(source, tmp_path):
     from faceedge.evaluate.predictors import open_classifier
     from faceedge.export.gender import export_gender
@@ -388,3 +397,94 @@ def test_an_engine_whose_input_type_is_not_its_manifest_s_is_refused_when_opened
     with pytest.raises(ModelError, match="input 'image' is float16, its manifest says float32"):
         TensorRTEngine(engine_file)
     assert cuda.buffers == {}  # refused before anything was allocated
+
+
+class _TimingCacheConfig:
+    """The two timing-cache calls of TensorRT's IBuilderConfig: ``create_timing_cache`` gives None
+    for bytes not in ``readable`` (as TensorRT does for bytes it cannot read), ``set_timing_cache``
+    False for a cache whose bytes are not in ``attachable`` (another GPU or TensorRT version)."""
+
+    def __init__(self, readable=(b"",), attachable=(b"",)):
+        from types import SimpleNamespace
+
+        self.cache = SimpleNamespace
+        self.readable, self.attachable, self.attached = set(readable), set(attachable), []
+
+    def create_timing_cache(self, data):
+        return self.cache(data=bytes(data)) if bytes(data) in self.readable else None
+
+    def set_timing_cache(self, cache, ignore_mismatch):
+        assert ignore_mismatch is False  # a cache from another GPU is never used
+        if cache.data in self.attachable:
+            self.attached.append(cache.data)
+            return True
+        return False
+
+
+def test_a_timing_cache_is_reused_replaced_or_refused_as_tensorrt_can_use_it(tmp_path, caplog):
+    from faceedge.export.tensorrt import _attach_timing_cache
+
+    cache_file = tmp_path / "timing.cache"
+    cache_file.write_bytes(b"this gpu")
+    config = _TimingCacheConfig(readable=(b"", b"this gpu"), attachable=(b"", b"this gpu"))
+    assert _attach_timing_cache(config, cache_file)[1] is True and config.attached == [b"this gpu"]
+
+    for stored, readable, why in (
+        (b"corrupt", (b"",), "cannot be read by this TensorRT"),
+        (b"other gpu", (b"", b"other gpu"), "was made on another GPU or TensorRT"),
+    ):
+        cache_file.write_bytes(stored)
+        config = _TimingCacheConfig(readable=readable)
+        caplog.clear()
+        cache, reused = _attach_timing_cache(config, cache_file)
+        assert (cache.data, reused, config.attached) == (b"", False, [b""])
+        assert why in caplog.text and "starting a new one" in caplog.text
+
+    with pytest.raises(EngineBuildError, match="could not create an empty timing cache"):
+        _attach_timing_cache(_TimingCacheConfig(readable=()), None)
+    with pytest.raises(EngineBuildError, match="could not create an empty timing cache"):
+        _attach_timing_cache(_TimingCacheConfig(attachable=()), tmp_path / "absent.cache")
+
+
+class _FakeLogger:
+    WARNING = 2
+
+    def __init__(self, level):
+        pass
+
+
+def test_an_engine_build_without_a_timing_cache_stops_before_building(tmp_path, monkeypatch):
+    """Through build_fp16_engine with a TensorRT stand-in whose create_timing_cache gives None:
+    refused with EngineBuildError, and the builder is never asked to build."""
+    from types import SimpleNamespace
+
+    from faceedge.export import tensorrt as export_tensorrt
+    from faceedge.runtime import tensorrt_engine
+
+    built = []
+    config = _TimingCacheConfig(readable=())
+    config.set_memory_pool_limit = config.set_flag = config.add_optimization_profile = lambda *a: None
+    network = SimpleNamespace(get_input=lambda i: SimpleNamespace(name="image", shape=(-1, 8, 8, 3)))
+    builder = SimpleNamespace(
+        create_network=lambda flags: network,
+        create_builder_config=lambda: config,
+        create_optimization_profile=lambda: SimpleNamespace(set_shape=lambda *a: None),
+        build_serialized_network=lambda *a: built.append(a),
+    )
+    trt = SimpleNamespace(
+        __version__="10.0.0",
+        Logger=_FakeLogger,
+        Builder=lambda logger: builder,
+        OnnxParser=lambda network, logger: SimpleNamespace(parse=lambda data: True),
+        MemoryPoolType=SimpleNamespace(WORKSPACE=0),
+        BuilderFlag=SimpleNamespace(FP16=0),
+        ProfilingVerbosity=SimpleNamespace(DETAILED=0),
+    )
+    modules = {"tensorrt": trt, "cuda.bindings.runtime": _FakeCuda()}
+    monkeypatch.setattr(export_tensorrt, "require", lambda module, extra: modules[module])
+    monkeypatch.setattr(tensorrt_engine, "require", lambda module, extra: modules[module])
+    onnx_file = tmp_path / "gender.onnx"
+    onnx_file.write_bytes(b"an onnx model")
+    with pytest.raises(EngineBuildError, match="could not create an empty timing cache"):
+        export_tensorrt.build_fp16_engine(onnx_file, BatchProfile(1, 2, 4))
+    assert built == []

@@ -67,6 +67,32 @@ def _fp16_layers(trt, engine, input_name: str, shape: tuple[int, ...]) -> int:
     return count
 
 
+def _attach_timing_cache(config, timing_cache: Path | None):
+    """Give ``config`` the timing cache read from ``timing_cache`` where TensorRT can use it here,
+    else a new, empty one (a cache made on another GPU or TensorRT, or that TensorRT cannot read,
+    is replaced, with a warning). Returns the cache (which must outlive the build) and whether the
+    file's was reused.
+
+    Raises:
+        EngineBuildError: TensorRT cannot create or attach even an empty timing cache.
+    """
+    cache_bytes = timing_cache.read_bytes() if timing_cache and timing_cache.is_file() else b""
+    if cache_bytes:
+        # create_timing_cache gives None for bytes it cannot read; set_timing_cache False for a
+        # cache made by another TensorRT version or on another GPU.
+        cache = config.create_timing_cache(cache_bytes)
+        if cache is not None and config.set_timing_cache(cache, ignore_mismatch=False):
+            return cache, True
+        why = "cannot be read by this TensorRT" if cache is None else "was made on another GPU or TensorRT"
+        log.warning("the timing cache %s %s: starting a new one", timing_cache, why)
+    cache = config.create_timing_cache(b"")
+    if cache is None or not config.set_timing_cache(cache, ignore_mismatch=False):
+        raise EngineBuildError(
+            "TensorRT could not create an empty timing cache (see its log above); nothing was built"
+        )
+    return cache, False
+
+
 def build_fp16_engine(
     onnx_path: Path,
     profile: BatchProfile,
@@ -104,17 +130,8 @@ def build_fp16_engine(
         tensor.name, (profile.min, *sample), (profile.opt, *sample), (profile.max, *sample)
     )
     config.add_optimization_profile(optimization)
-    cache_bytes = timing_cache.read_bytes() if timing_cache and timing_cache.is_file() else b""
     # The cache object must outlive the build, hence a name for it.
-    cache = config.create_timing_cache(cache_bytes)
-    reused = bool(cache_bytes) and bool(config.set_timing_cache(cache, ignore_mismatch=False))
-    if cache_bytes and not reused:
-        log.warning(
-            "the timing cache %s was made on another GPU or TensorRT: starting a new one", timing_cache
-        )
-        cache = config.create_timing_cache(b"")
-    if not reused:
-        config.set_timing_cache(cache, ignore_mismatch=False)
+    cache, reused = _attach_timing_cache(config, timing_cache)
 
     log.info("building a TensorRT %s FP16 engine for %s (batch %s)", trt.__version__, target.gpu, profile)
     plan = builder.build_serialized_network(network, config)
