@@ -61,8 +61,32 @@ def bundled_path(name: str, folder: Path = BUNDLED_DIR) -> Path:
     Raises:
         ModelError: no such artifact, or its file does not match its manifest.
     """
+    return load_bundled(name, folder)[1]
+
+
+def load_bundled(name: str, folder: Path = BUNDLED_DIR) -> tuple[Manifest, Path]:
+    """The manifest and model file of the bundled artifact ``name``, checked against each other.
+
+    Raises:
+        ModelError: no such artifact, or its file does not match its manifest.
+    """
     manifest_file = folder / f"{name}{SUFFIX}"
     if not manifest_file.is_file():
         names = ", ".join(a.name for a in bundled_artifacts(folder)) or "none"
         raise ModelError(f"no bundled model called {name!r} (bundled: {names})")
-    return load_artifact(manifest_file)[1]
+    return load_artifact(manifest_file)
+
+
+def gate_problem(manifest: Manifest) -> str | None:
+    """None where the manifest records the export gate its artifact passed (every check measured
+    within its limit, as the export stage writes only then); else why it did not, in words."""
+    checks = manifest.accuracy.get("gate") or []
+    if not checks:
+        return "its manifest records no gate"
+    for check in checks:
+        try:
+            if not float(check["measured"]) <= float(check["limit"]):
+                return f"its gate failed: {check['check']} {check['measured']:.3g} over {check['limit']:.3g}"
+        except (KeyError, TypeError, ValueError):
+            return f"its manifest's gate record is malformed: {check!r}"
+    return None

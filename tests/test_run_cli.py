@@ -141,6 +141,12 @@ def test_no_detect_takes_each_image_as_a_face_crop(tmp_path, demo_frames):
         (["--camera", "99"], 9, "camera 99 does not open"),
         (["--source", "demo", "--model", "no/such/model.onnx"], 3, "no manifest"),
         (["--source", "demo", "--backend", "trt-engine"], 10, "runs .engine files"),
+        (["--source", "demo", "--model", "mine.onnx", "--precision", "int8"], 3, "a --model of your own"),
+        (
+            ["--source", "demo", "--backend", "cuda", "--precision", "int8"],
+            10,
+            "on the cpu backend, not cuda",
+        ),
         (["--source", "demo", "--detector", "yunet"], 3, "pass its ONNX file with --detector-model"),
         (["--source", "demo", "--events"], 11, "--events chooses what --json writes"),
         (["--image", ".", "--json", "-", "--events"], 11, "still images are not tracked"),
@@ -169,7 +175,7 @@ def test_run_and_serve_take_the_same_pipeline_options_and_the_backends_of_the_ta
         options = re.findall(r"^\s+(--[a-z-]+)", result.output, re.MULTILINE)
         # In the order they always had: after the command's first options, --cache-dir last.
         at = options.index("--model")
-        assert tuple(options[at : at + 7]) == (*shared, "--min-face"), command
+        assert tuple(options[at : at + 8]) == (*shared, "--min-face", "--precision"), command
         assert options[-2:] == ["--cache-dir", "--help"], command
         assert "auto|trt-engine|tensorrt|cuda|cpu>" in result.output
 

@@ -15,7 +15,8 @@ from faceedge.runtime.pipeline import Face, FacePipeline, FrameResult  # noqa: E
 
 @pytest.fixture(scope="module")
 def pipeline():
-    with FacePipeline(backend="cpu") as pipeline:
+    # FP32 outright: with precision auto, a CPU with VNNI would run the INT8 classifier.
+    with FacePipeline(backend="cpu", precision="fp32") as pipeline:
         yield pipeline
 
 

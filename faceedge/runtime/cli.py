@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from faceedge.errors import FaceedgeError, SourceError
-from faceedge.runtime.config import CLASSIFY_EVERY, MIN_FACE, PipelineConfig, pipeline_backends
+from faceedge.runtime.config import CLASSIFY_EVERY, MIN_FACE, PRECISIONS, PipelineConfig, pipeline_backends
 from faceedge.runtime.detection import DetectorChoice
 from faceedge.runtime.server.options import ServeOptions
 from faceedge.runtime.sources import RTSP_RETRY_FOR_S, RTSP_TIMEOUT_S
@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 
 # The values --backend takes: `auto` and the pipeline's rows of the backend table, fastest first.
 BackendChoice = Enum("BackendChoice", [(name, name) for name in pipeline_backends()], type=str)
+PrecisionChoice = Enum("PrecisionChoice", [(name, name) for name in PRECISIONS], type=str)
 
 
 class SourceChoice(str, Enum):
@@ -66,6 +67,13 @@ MinFaceOption = Annotated[
     int, typer.Option(min=1, help="Faces narrower than this many pixels are not classified.")
 ]
 CacheDirOption = Annotated[Path | None, typer.Option(help="Where the TensorRT provider caches its engines.")]
+PrecisionOption = Annotated[
+    PrecisionChoice,
+    typer.Option(
+        help="The bundled classifier: auto runs INT8 on a CPU with VNNI or ARM dot products, FP32 "
+        "elsewhere and on GPUs; int8 runs on the CPU. Only auto with --model."
+    ),
+]
 
 
 def pipeline_config(
@@ -76,6 +84,7 @@ def pipeline_config(
     min_score: MinScoreOption = None,
     nms_iou: NmsIouOption = None,
     min_face: MinFaceOption = MIN_FACE,
+    precision: PrecisionOption = PrecisionChoice.auto,
     cache_dir: CacheDirOption = None,
 ) -> PipelineConfig:
     """The pipeline options `run` and `serve` share, as the one :class:`PipelineConfig` they make;
@@ -89,6 +98,7 @@ def pipeline_config(
         nms_iou=nms_iou,
         min_face=min_face,
         cache_dir=cache_dir,
+        precision=PrecisionChoice(precision).value,
     )
 
 
@@ -108,7 +118,8 @@ def _with_pipeline_options(after: str) -> Callable[[Callable], Callable]:
 
         @functools.wraps(command)
         def with_options(**options):
-            config = pipeline_config(**{p.name: options.pop(p.name) for p in shared})
+            with _in_flag_words():
+                config = pipeline_config(**{p.name: options.pop(p.name) for p in shared})
             return command(pipeline=config, **options)
 
         with_options.__signature__ = inspect.Signature(parameters, return_annotation=None)
@@ -121,6 +132,9 @@ def _with_pipeline_options(after: str) -> Callable[[Callable], Callable]:
 # Library messages name an option as the Python API does (`detector_model`); the CLI says its flag.
 _FLAGS = {
     "`detector_model`": "--detector-model",
+    "`precision`": "--precision",
+    "`backend`": "--backend",
+    "`model`": "--model",
     "`json_path`": "--json",
     "`events`": "--events",
     "`display=False`": "--no-display",

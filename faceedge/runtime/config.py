@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from faceedge.errors import BackendError
+from faceedge.errors import BackendError, ModelError
 from faceedge.runtime.backends import BACKENDS
 from faceedge.runtime.detection import DetectorChoice
 
@@ -21,6 +21,10 @@ MIN_FACE = 20  # pixels: narrower faces are not classified
 # What a pipeline runs: exported artifacts, whose manifests say how to crop and feed them. A .keras
 # model has no such manifest, so the Keras row of the backend table is not a pipeline backend.
 PIPELINE_ARTIFACTS = (".onnx", ".engine")
+# Which bundled classifier runs: `auto` takes INT8 on a CPU fast at it (faceedge.runtime.precision).
+PRECISIONS = ("auto", "fp32", "int8")
+# The backends the bundled INT8 classifier runs on: `auto` then resolves to the CPU.
+INT8_BACKENDS = ("auto", "cpu")
 
 
 def pipeline_backends() -> list[str]:
@@ -34,8 +38,8 @@ class PipelineConfig:
     """What a pipeline runs and how; every field has the default of ``FacePipeline()``.
 
     Args:
-        model: a gender artifact (``.onnx`` or ``.engine`` with its manifest); None: the bundled
-            FP32 ONNX model.
+        model: a gender artifact (``.onnx`` or ``.engine`` with its manifest), run as it is; None:
+            a bundled ONNX model, chosen by ``precision``.
         backend: ``auto`` (the fastest that works here) or a row of the backend table that runs
             exported artifacts (:func:`pipeline_backends`). An explicit choice that cannot run
             here is an error when the pipeline opens.
@@ -51,10 +55,16 @@ class PipelineConfig:
             faces at once) and keep its smoothed probability in between; 1 classifies every face
             of every frame. Without tracking every face of every frame is classified.
         cache_dir: where the TensorRT provider caches its engines.
+        precision: which bundled classifier runs: ``auto`` the INT8 one where the classifier runs
+            on the CPU, the CPU has fast integer dot products (VNNI, ARM dot product) and the INT8
+            artifact passed its export gate, else the FP32 one; ``fp32`` or ``int8`` outright
+            (``int8`` on the CPU backend). Only ``auto`` with a ``model`` of one's own.
 
     Raises:
-        ValueError: a field out of its range, an unknown backend or detector.
-        BackendError: a model that is not an exported artifact (a ``.keras`` model, say).
+        ValueError: a field out of its range, an unknown backend, detector or precision.
+        BackendError: a model that is not an exported artifact (a ``.keras`` model, say), or
+            precision int8 with a GPU backend.
+        ModelError: a precision other than ``auto`` with a ``model``.
     """
 
     model: str | Path | None = None
@@ -68,6 +78,7 @@ class PipelineConfig:
     min_face: int = MIN_FACE
     classify_every: int = CLASSIFY_EVERY
     cache_dir: Path | None = None
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         if self.model is not None and Path(self.model).suffix.lower() not in PIPELINE_ARTIFACTS:
@@ -88,7 +99,23 @@ class PipelineConfig:
             value = getattr(self, name)
             if value is not None and not 0 <= value <= 1:
                 raise ValueError(f"{name} must be in [0, 1], not {value}")
+        self._check_precision()
         if self.min_face < 1:
             raise ValueError(f"min_face must be 1 or more, not {self.min_face}")
         if self.classify_every < 1:
             raise ValueError(f"classify_every must be 1 or more, not {self.classify_every}")
+
+    def _check_precision(self) -> None:
+        """Raises: ValueError, ModelError, BackendError as :class:`PipelineConfig` says."""
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {self.precision!r}; choose one of {', '.join(PRECISIONS)}")
+        if self.model is not None and self.precision != "auto":
+            raise ModelError(
+                f"`precision` {self.precision} chooses among the bundled classifiers; a `model` of "
+                "your own runs as it is (leave `precision` auto)"
+            )
+        if self.precision == "int8" and self.backend not in INT8_BACKENDS:
+            raise BackendError(
+                f"the bundled INT8 classifier runs on the cpu backend, not {self.backend}: "
+                "leave `precision` auto (FP32 on a GPU) or use `backend` cpu"
+            )

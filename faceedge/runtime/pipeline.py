@@ -33,6 +33,7 @@ from faceedge.runtime.classifier import GenderClassifier
 from faceedge.runtime.config import PipelineConfig
 from faceedge.runtime.crop import ChipTemplate, FaceCropper
 from faceedge.runtime.detection import Detection, DetectorChoice, FaceDetector
+from faceedge.runtime.precision import open_bundled_classifier
 from faceedge.runtime.tracker import FaceTracker, TrackEvent
 
 log = logging.getLogger(__name__)
@@ -149,9 +150,10 @@ class FacePipeline:
                 raise TypeError(f"FacePipeline takes the fields of PipelineConfig, not {', '.join(unknown)}")
             config = dataclasses.replace(config, **overrides)
         self.config = config
-        self.classifier = GenderClassifier(
-            config.model or bundled_path("gender"), config.backend, config.cache_dir
-        )
+        if config.model is not None:  # the user's own model runs as it is
+            self.classifier = GenderClassifier(config.model, config.backend, config.cache_dir)
+        else:  # a bundled one, FP32 or INT8 by config.precision and this machine
+            self.classifier = open_bundled_classifier(config)
         self.detector: FaceDetector | None = None
         try:
             if config.detect:
