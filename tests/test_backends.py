@@ -121,8 +121,10 @@ def test_a_provider_that_silently_falls_back_to_the_cpu_is_refused(monkeypatch):
     )
     real = ort.InferenceSession
 
-    def cpu_only_session(path, sess_options=None, providers=None):
-        return real(path, sess_options=sess_options, providers=["CPUExecutionProvider"])
+    def cpu_only_session(path, sess_options=None, providers=None, **kwargs):
+        # An ONNX Runtime that also ignored the option refusing CPU nodes (which, honoured, would
+        # refuse this session's explicit CPU provider).
+        return real(path, providers=["CPUExecutionProvider"], **kwargs)
 
     monkeypatch.setattr(ort, "InferenceSession", cpu_only_session)
     with pytest.raises(BackendError, match="not CUDAExecutionProvider"):
@@ -200,3 +202,133 @@ def test_evaluating_a_keras_model_without_its_extra_names_the_extra(monkeypatch)
     monkeypatch.setitem(BACKENDS, "keras", dataclasses.replace(BACKENDS["keras"], opener=no_tensorflow))
     with pytest.raises(MissingExtraError, match=r"faceedge\[train\]"):  # exit code 5, not a backend's 10
         open_classifier(REPO / "models" / "gender" / "model.keras")
+
+
+class _Subgraph:
+    """One entry of ONNX Runtime's graph assignment record: a provider and the nodes it took."""
+
+    def __init__(self, ep_name: str, nodes: int) -> None:
+        self.ep_name, self._nodes = ep_name, nodes
+
+    def get_nodes(self) -> list:
+        return [object()] * self._nodes
+
+
+@pytest.fixture
+def fake_gpu_ort(monkeypatch):
+    """ONNX Runtime with GPU providers, faked: what is loaded, and when, lands in ``events``; the
+    session says it runs on the provider asked for and places nodes as ``placement`` says."""
+    import importlib.abc
+    import importlib.util
+    import sys
+
+    events: list = []
+    placement: dict[str, int] = {}
+    real = ort.InferenceSession
+
+    class FakeTensorRT(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+        def find_spec(self, fullname, path, target=None):
+            return importlib.util.spec_from_loader(fullname, self) if fullname == "tensorrt" else None
+
+        def create_module(self, spec):
+            return None
+
+        def exec_module(self, module):
+            events.append("import tensorrt")
+
+    class GpuSession:
+        def __init__(self, path, sess_options=None, providers=None, **kwargs):
+            names = [p[0] if isinstance(p, tuple) else p for p in providers]
+            events.append(("session", names[0]))
+            self.made_with = (names, sess_options, kwargs)
+            self.session = real(path, providers=["CPUExecutionProvider"])
+            self.placement = placement or {names[0]: 30}
+
+        def __getattr__(self, name):
+            return getattr(self.session, name)
+
+        def get_providers(self):
+            return [*self.made_with[0], "CPUExecutionProvider"]
+
+        def get_provider_graph_assignment_info(self):
+            return [_Subgraph(ep, count) for ep, count in self.placement.items()]
+
+    def preload_dlls(cuda=True, cudnn=True, msvc=True, directory=None):
+        events.append(("preload", cuda, cudnn))
+
+    monkeypatch.setattr(
+        ort,
+        "get_available_providers",
+        lambda: ["TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider"],
+    )
+    monkeypatch.setattr(ort, "InferenceSession", GpuSession)
+    monkeypatch.setattr(ort, "preload_dlls", preload_dlls, raising=False)
+    monkeypatch.delitem(sys.modules, "tensorrt", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [FakeTensorRT(), *sys.meta_path])
+    return events, placement
+
+
+@pytest.mark.parametrize(
+    ("name", "loaded"),
+    [
+        ("cpu", []),
+        ("cuda", [("preload", True, True)]),
+        ("tensorrt", [("preload", True, True), "import tensorrt"]),
+    ],
+)
+def test_the_gpu_libraries_are_loaded_before_the_session_is_made_and_only_for_the_gpu(
+    fake_gpu_ort, name, loaded
+):
+    from faceedge.runtime.backends.onnxruntime import NO_CPU_FALLBACK, PROVIDER
+
+    events, _ = fake_gpu_ort
+    backend = open_backend(bundled_path("gender"), "gender", name)
+    assert events == [*loaded, ("session", PROVIDER[name])]
+    names, options, kwargs = backend.session.made_with
+    assert kwargs == {"enable_fallback": 0}  # ONNX Runtime's Python layer never retries on the CPU
+    if name != "cpu":
+        # No node may fall back to the CPU, and ONNX Runtime refuses that option next to a listed CPU.
+        assert options.get_session_config_entry(NO_CPU_FALLBACK) == "1"
+        assert "CPUExecutionProvider" not in names
+
+
+def test_a_gpu_session_with_nodes_on_the_cpu_is_refused(fake_gpu_ort):
+    _, placement = fake_gpu_ort
+    placement.update({"CUDAExecutionProvider": 30, "CPUExecutionProvider": 2})
+    with pytest.raises(BackendError, match="would run 2 of 32 nodes of gender.onnx on the CPU"):
+        open_backend(bundled_path("gender"), "gender", "cuda")
+
+
+def test_tensorrt_leaving_nodes_to_cuda_is_said(fake_gpu_ort, caplog):
+    _, placement = fake_gpu_ort
+    placement.update({"TensorrtExecutionProvider": 28, "CUDAExecutionProvider": 2})
+    with caplog.at_level(logging.WARNING, logger="faceedge.runtime.backends.onnxruntime"):
+        backend = open_backend(bundled_path("gender"), "gender", "tensorrt")
+    assert backend.placement == {"TensorrtExecutionProvider": 28, "CUDAExecutionProvider": 2}
+    assert "nodes per provider" in caplog.text
+
+
+def test_the_tensorrt_provider_without_tensorrt_names_the_install_command(fake_gpu_ort, monkeypatch):
+    import sys
+
+    from faceedge.errors import MissingExtraError
+    from faceedge.runtime.backends.onnxruntime import OnnxRuntimeBackend
+
+    events, _ = fake_gpu_ort
+    monkeypatch.setitem(sys.modules, "tensorrt", None)  # `import tensorrt` raises ImportError
+    with pytest.raises(MissingExtraError, match=r"--extra-index-url https://pypi\.nvidia\.com"):
+        OnnxRuntimeBackend(bundled_path("gender"), "gender", "tensorrt")
+    assert not any(event[0] == "session" for event in events if isinstance(event, tuple))
+
+
+def test_what_preload_dlls_prints_stays_off_stdout_and_shows_when_the_gpu_is_refused(
+    fake_gpu_ort, monkeypatch, capsys
+):
+    def preload_dlls(cuda=True, cudnn=True, msvc=True, directory=None):
+        print("Failed to load libcublasLt.so.13")
+
+    monkeypatch.setattr(ort, "preload_dlls", preload_dlls)
+    monkeypatch.setattr(ort.InferenceSession, "get_providers", lambda self: ["CPUExecutionProvider"])
+    with pytest.raises(BackendError, match=r"preload_dlls\(\) said: Failed to load libcublasLt"):
+        open_backend(bundled_path("gender"), "gender", "cuda")
+    assert capsys.readouterr().out == ""  # `faceedge run --json` writes its lines there

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import glob
 import importlib.metadata
+import json
 import os
 import platform
 import shutil
@@ -111,27 +112,63 @@ def _backends() -> list[Finding]:
     """Open the bundled classifier on every ONNX Runtime backend and run one image through it; for
     the native engine, find TensorRT and the GPU that an engine would be built for; for Keras, find
     TensorFlow."""
-    from faceedge.bundled import bundled_path
-    from faceedge.runtime.backends import BACKENDS, open_backend
+    from faceedge.runtime.backends import BACKENDS
 
     found = []
-    model = bundled_path("gender")
     for kind in BACKENDS.values():
-        if kind.artifact_suffix != ".onnx":
-            found.append(
-                _keras_found(kind.name) if kind.artifact_suffix == ".keras" else _engine_target(kind.name)
-            )
-            continue
-        backend = None
-        try:
-            backend = open_backend(model, "gender", kind.name)  # runs one image when it opens
-            found.append(Finding("backend", kind.name, True, f"runs on {', '.join(backend.providers)}"))
-        except Exception as exc:  # a diagnosis reports every failure and goes on to the next
-            found.append(Finding("backend", kind.name, False, str(exc)))
-        finally:
-            if backend is not None:
-                backend.close()
+        if kind.artifact_suffix == ".onnx":
+            found.append(try_backend(kind.name))
+        elif kind.artifact_suffix == ".keras":
+            found.append(_keras_found(kind.name))
+        else:
+            found.append(_engine_target(kind.name))
     return found
+
+
+# Run in a fresh interpreter: opens the bundled classifier on one backend (which runs one image)
+# and prints, as its last line, whether it did and on what.
+_TRY_BACKEND = """
+import json, sys
+from faceedge.bundled import bundled_path
+from faceedge.runtime.backends import open_backend
+try:
+    backend = open_backend(bundled_path("gender"), "gender", sys.argv[1])
+    result = {"ok": True, "detail": "runs on " + ", ".join(backend.providers)}
+    backend.close()
+except Exception as exc:
+    result = {"ok": False, "detail": str(exc)}
+print(json.dumps(result))
+"""
+# The TensorRT provider builds its engine at the first run, which can take minutes on a new GPU.
+TRY_BACKEND_TIMEOUT_S = 900
+
+
+def try_backend(name: str) -> Finding:
+    """Open the bundled classifier on the ONNX Runtime backend ``name`` as `faceedge run` would in a
+    fresh process, in a child interpreter: what this process has already loaded (``tensorrt``,
+    imported by :func:`_packages`, loads the libraries the TensorRT provider needs) must not make a
+    backend look usable, and a backend whose libraries crash the process is reported, not fatal."""
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _TRY_BACKEND, name],
+            capture_output=True,
+            text=True,
+            timeout=TRY_BACKEND_TIMEOUT_S,
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        return Finding("backend", name, False, f"could not be tried: {exc}")
+    lines = done.stdout.strip().splitlines()
+    try:
+        result = json.loads(lines[-1])
+        return Finding("backend", name, bool(result["ok"]), str(result["detail"]))
+    except (IndexError, ValueError, KeyError, TypeError):
+        said = done.stderr.strip().splitlines()
+        return Finding(
+            "backend",
+            name,
+            False,
+            f"the check exited with status {done.returncode}" + (f": {said[-1]}" if said else ""),
+        )
 
 
 def _keras_found(name: str) -> Finding:

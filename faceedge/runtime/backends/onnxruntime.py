@@ -7,12 +7,15 @@ providers the session really uses and refuses to pretend.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from faceedge.errors import BackendError, ModelError, require
+from faceedge.errors import BackendError, MissingExtraError, ModelError, require
 from faceedge.manifest import check_io, load_artifact
 
 # --backend -> the ONNX Runtime provider that must really run the model. The CPU provider is
@@ -28,14 +31,66 @@ log = logging.getLogger(__name__)
 DEFAULT_CACHE = Path.home() / ".cache" / "faceedge" / "tensorrt"
 # The batch sizes the TensorRT provider builds its engine for (the classifier's batch is dynamic).
 TRT_PROFILE = {"min": 1, "opt": 8, "max": 64}
+# TensorRT's PyPI packages are placeholders that fetch the real wheels from NVIDIA's index.
+GPU_INSTALL = "pip install 'faceedge[gpu]' --extra-index-url https://pypi.nvidia.com"
+# Session config keys from ONNX Runtime's onnxruntime_session_options_config_keys.h: refuse a session
+# that places any node on the CPU (ORT >= 1.12), and record which provider took which node (ORT >= 1.24).
+NO_CPU_FALLBACK = "session.disable_cpu_ep_fallback"
+RECORD_PLACEMENT = "session.record_ep_graph_assignment_info"
+
+
+def load_gpu_libraries(ort, name: str) -> str:
+    """Load into this process the libraries the ``name`` provider opens by soname, from the pip
+    packages that hold them, before a session needs them.
+
+    onnxruntime-gpu's providers open libcudart, libcublas, libcudnn (and libnvinfer for TensorRT) by
+    soname, and the pip wheels of the `gpu` extra install them where the loader does not look: ONNX
+    Runtime's ``preload_dlls()`` loads CUDA's and cuDNN's by full path, and ``import tensorrt`` loads
+    TensorRT's. What still fails to load shows at the provider check, as a refused backend, with
+    what ``preload_dlls()`` said, which this returns ("" when it said nothing).
+
+    Raises:
+        MissingExtraError: the TensorRT provider without the ``tensorrt`` package.
+        BackendError: ``tensorrt`` is installed but its libraries do not load.
+    """
+    said = io.StringIO()
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is None:  # ONNX Runtime < 1.21: only what the loader's own path holds
+        log.debug("ONNX Runtime %s has no preload_dlls(); using the loader's path", ort.__version__)
+    else:
+        # It prints what it could not load to stdout, where `faceedge run --json` writes its lines.
+        with contextlib.redirect_stdout(said):
+            preload(cuda=True, cudnn=True)
+    if name == "tensorrt":
+        _import_tensorrt()
+    return " ".join(said.getvalue().split())
+
+
+def _import_tensorrt() -> None:
+    """Import ``tensorrt``, whose import loads the libraries of its pip wheel.
+
+    Raises:
+        MissingExtraError: it is not installed.
+        BackendError: it is installed but its libraries do not load.
+    """
+    try:
+        import tensorrt  # noqa: F401  (its import loads libnvinfer.so.10 and libnvonnxparser.so.10)
+    except ImportError as exc:
+        raise MissingExtraError(
+            f"the TensorRT provider needs the tensorrt package; install it with: {GPU_INSTALL}"
+        ) from exc
+    except OSError as exc:
+        raise BackendError(f"tensorrt is installed but its libraries do not load: {exc}") from exc
 
 
 def _provider_list(name: str, manifest, cache_dir: Path | None) -> list:
     if name == "cpu":
         return ["CPUExecutionProvider"]
+    # No CPUExecutionProvider after a GPU provider: with NO_CPU_FALLBACK set, ONNX Runtime refuses a
+    # session that lists it, and adds it itself (for nothing but its allocator) otherwise.
     cuda = ("CUDAExecutionProvider", {"device_id": 0})
     if name == "cuda":
-        return [cuda, "CPUExecutionProvider"]
+        return [cuda]
     cache = Path(cache_dir or DEFAULT_CACHE)
     try:
         cache.mkdir(parents=True, exist_ok=True)
@@ -54,7 +109,23 @@ def _provider_list(name: str, manifest, cache_dir: Path | None) -> list:
         sample = "x".join(str(d) for d in spec.shape[1:])
         for key, batch in TRT_PROFILE.items():
             options[f"trt_profile_{key}_shapes"] = f"{spec.name}:{batch}x{sample}"
-    return [("TensorrtExecutionProvider", options), cuda, "CPUExecutionProvider"]
+    return [("TensorrtExecutionProvider", options), cuda]
+
+
+def _said(preload_said: str) -> str:
+    return f" (ONNX Runtime's preload_dlls() said: {preload_said})" if preload_said else ""
+
+
+def _placement(session) -> dict[str, int]:
+    """The number of graph nodes each provider took, as ONNX Runtime recorded them; empty where
+    this ONNX Runtime does not record them."""
+    record = getattr(session, "get_provider_graph_assignment_info", None)
+    if record is None:
+        return {}
+    counts: Counter[str] = Counter()
+    for subgraph in record():
+        counts[subgraph.ep_name] += len(subgraph.get_nodes())
+    return dict(counts)
 
 
 class OnnxRuntimeBackend:
@@ -81,23 +152,32 @@ class OnnxRuntimeBackend:
         # ONNX Runtime's worker threads spin between runs by default, busy-waiting on cores that the
         # frame reader and OpenCV need: on 2 cores that cost the pipeline a third of its frame rate.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        preload_said = ""
+        if name != "cpu":
+            preload_said = load_gpu_libraries(ort, name)
+            # A GPU session with nodes on the CPU is refused when it is made, not run slowly.
+            options.add_session_config_entry(NO_CPU_FALLBACK, "1")
+            options.add_session_config_entry(RECORD_PLACEMENT, "1")
         try:
             self.session = ort.InferenceSession(
                 str(model_file),
                 sess_options=options,
                 providers=_provider_list(name, self.manifest, cache_dir),
+                # ONNX Runtime's Python layer otherwise retries a failed GPU session, or a run
+                # that fails on the GPU, on the CPU, saying so only on stdout.
+                enable_fallback=0,
             )
         except Exception as exc:  # ONNX Runtime raises its own untyped errors
-            # On the CPU that can only be the model itself; on a GPU it is usually the GPU's libraries.
+            # On the CPU that can only be the model itself; on a GPU it is usually the GPU's libraries,
+            # or nodes that only the CPU would take (refused by NO_CPU_FALLBACK).
             error = ModelError if name == "cpu" else BackendError
-            raise error(f"ONNX Runtime cannot open {model_file.name} on {wanted}: {exc}") from exc
+            raise error(
+                f"ONNX Runtime cannot open {model_file.name} on {wanted}: {exc}" + _said(preload_said)
+            ) from exc
         self.providers = tuple(self.session.get_providers())
-        if wanted not in self.providers:
-            raise BackendError(
-                f"ONNX Runtime would run {model_file.name} on {', '.join(self.providers)}, not {wanted}: "
-                "the GPU libraries it needs did not load (check CUDA, cuDNN and TensorRT versions "
-                "with `faceedge doctor`)"
-            )
+        self.placement: dict[str, int] = {}  # nodes per provider, recorded for the GPU providers
+        if name != "cpu":
+            self._check_placement(wanted, model_file.name, preload_said)
         check_io(self.manifest, "inputs", [(i.name, i.shape) for i in self.session.get_inputs()], str(path))
         check_io(self.manifest, "outputs", [(o.name, o.shape) for o in self.session.get_outputs()], str(path))
         self._outputs = [o.name for o in self.manifest.outputs]
@@ -114,6 +194,29 @@ class OnnxRuntimeBackend:
                 cache_dir or DEFAULT_CACHE,
             )
         self._warm_up(name, model_file.name)
+
+    def _check_placement(self, wanted: str, file_name: str, preload_said: str) -> None:
+        """Refuse a GPU session that lost its GPU provider or placed nodes on the CPU anyway (an ONNX
+        Runtime that ignores NO_CPU_FALLBACK); say it when TensorRT left nodes to CUDA.
+
+        Raises:
+            BackendError: the session would run on the CPU, wholly or in part.
+        """
+        if wanted not in self.providers:
+            raise BackendError(
+                f"ONNX Runtime would run {file_name} on {', '.join(self.providers)}, not {wanted}: "
+                "the GPU libraries it needs did not load (check CUDA, cuDNN and TensorRT versions "
+                "with `faceedge doctor`)" + _said(preload_said)
+            )
+        self.placement = _placement(self.session)
+        on_cpu = self.placement.get("CPUExecutionProvider", 0)
+        if on_cpu:
+            raise BackendError(
+                f"ONNX Runtime would run {on_cpu} of {sum(self.placement.values())} nodes of {file_name} "
+                f"on the CPU, not {wanted} (nodes per provider: {self.placement})"
+            )
+        if set(self.placement) - {wanted}:
+            log.warning("ONNX Runtime runs %s with nodes per provider: %s", file_name, self.placement)
 
     def _warm_up(self, name: str, file_name: str) -> None:
         """Run one input of zeros now: a provider that opens but cannot run (the TensorRT provider
