@@ -8,6 +8,7 @@ from pathlib import Path
 from faceedge.bench.run import BenchReport, EngineResult
 
 KERAS_ROWS = ("keras-predict", "keras-call", "keras-tf-function")
+CAPPED = "100 % (capped)"  # the peak cell of an FP32 row that read more than the measured peak
 
 
 def records(report: BenchReport) -> dict:
@@ -41,7 +42,7 @@ def records(report: BenchReport) -> dict:
                     "p99_ms": _round(t.p99_ms) if t else None,
                     "images_per_s": _round(t.images_per_s, 1) if t else None,
                     "calls": t.calls if t else None,
-                    "peak_fraction": _round(report.peak_fraction(r, t)) if t else None,
+                    **_peak_record(report, r, t),
                     "speedup": {k: round(v, 2) for k, v in report.speedups(r, batch).items()} if t else {},
                 }
             )
@@ -51,6 +52,39 @@ def records(report: BenchReport) -> dict:
         "test_images": report.images,
         "records": rows,
     }
+
+
+def peak_share(report: BenchReport, r: EngineResult, timing) -> tuple[float | None, bool]:
+    """The share of the CPU's FP32 peak that ``r`` computes at ``timing`` (None for a GPU row or
+    without a FLOP count), and whether it was capped. FP32 arithmetic cannot outrun the FP32 peak,
+    so an FP32 row over 1 means the peak was measured low (a busy moment, a BLAS held to an older
+    kernel): it is reported as 1, flagged, never as more. An INT8 row is not FP32 arithmetic, and
+    its share of the FP32 peak may pass 1."""
+    fraction = report.peak_fraction(r, timing) if timing is not None else None
+    if fraction is not None and r.precision == "fp32" and fraction > 1:
+        return 1.0, True
+    return fraction, False
+
+
+def _peak_record(report: BenchReport, r: EngineResult, timing) -> dict:
+    fraction, capped = peak_share(report, r, timing)
+    return {"peak_fraction": _round(fraction), "peak_capped": capped}
+
+
+def _peak_cell(report: BenchReport, r: EngineResult, timing) -> str:
+    fraction, capped = peak_share(report, r, timing)
+    if fraction is None:
+        return ""
+    return CAPPED if capped else f"{100 * fraction:.0f} %"
+
+
+def _peak_words(machine: dict) -> str:
+    """The peak, what set it and every product's rate beside (older records name only the peak)."""
+    rates = machine.get("fp32_peak_gflops_by_product") or {}
+    beside = "; ".join(f"{name} {rate} GFLOP/s" for name, rate in rates.items())
+    what = machine.get("peak_measured_with")
+    details = ", ".join(part for part in (what, beside) if part)
+    return f"{machine['fp32_peak_gflops']} GFLOP/s" + (f" ({details})" if details else "")
 
 
 def _round(value: float | None, digits: int = 4) -> float | None:
@@ -96,9 +130,7 @@ def table_rows(report: BenchReport) -> tuple[list[str], list[list[str]]]:
                 row.append(f"{t.images_per_s:,.0f}" if t else ("failed" if b in r.errors else ""))
         speedups = report.speedups(r, 1)
         row += [f"{speedups[k]:.1f}" if k in speedups and k != r.engine else "" for k in KERAS_ROWS]
-        t32 = r.timings.get(32)
-        fraction = report.peak_fraction(r, t32) if t32 else None
-        row.append(f"{100 * fraction:.0f} %" if fraction is not None else "")
+        row.append(_peak_cell(report, r, r.timings.get(32)))
         rows.append(row)
     return header, rows
 
@@ -109,10 +141,10 @@ def markdown(report: BenchReport) -> str:
     lines = [
         f"Machine: {m['cpu']}, {m['cpus']} CPUs ({', '.join(m['cpu_flags']) or 'no AVX flags'}); "
         f"GPU: {', '.join(m['gpus']) or 'none'}; {m['platform']}.",
-        f"FP32 peak measured in this run: {m['fp32_peak_gflops']} GFLOP/s ({m['peak_measured_with']}); "
+        f"FP32 peak measured in this run: {_peak_words(m)}; "
         f"model: {report.flops_per_image:,} FLOPs per image; {report.images} test images."
         if report.flops_per_image
-        else f"FP32 peak measured in this run: {m['fp32_peak_gflops']} GFLOP/s; {report.images} test images.",
+        else f"FP32 peak measured in this run: {_peak_words(m)}; {report.images} test images.",
         "Libraries: " + ", ".join(f"{k} {v}" for k, v in m["libraries"].items()) + ".",
         "Providers really used: "
         + "; ".join(f"{r.label}: {r.providers}" for r in report.results if r.status == "ok")
@@ -122,7 +154,9 @@ def markdown(report: BenchReport) -> str:
         "are measured apart from the timed calls, which return every output the model gives. "
         "Throughput is images over the total time of the timed calls; p95 and p99 are left out (–) "
         "where too few calls were made for them to mean more than the slowest call. The peak share "
-        "is of the CPU's FP32 peak, for CPU rows only.",
+        "is of the CPU's FP32 peak (the faster of the matrix products measured), for CPU rows only; "
+        f'an FP32 row that reads more than that peak is shown as "{CAPPED}" (the peak was measured '
+        "low: FP32 arithmetic cannot outrun it), never over 100 %; an INT8 row may pass it.",
         "",
         "| " + " | ".join(header) + " |",
         "| " + " | ".join("---" for _ in header) + " |",

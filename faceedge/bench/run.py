@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from faceedge.bench.engines import ENGINES, BenchInputs, Engine, Skipped
-from faceedge.bench.machine import fp32_peak_gflops, machine_record
+from faceedge.bench.machine import fp32_peak, machine_record
 from faceedge.bench.timing import MAX_SECONDS, Timing, time_calls
 from faceedge.evaluate.metrics import mean_absolute_error
 
@@ -186,7 +186,7 @@ def run_bench(
     keras_model = Path(keras_model)
     split_file = Path(split_file) if split_file else keras_model.parent / "split.csv"
     log.info("measuring this machine's FP32 peak")
-    peaks = [fp32_peak_gflops()]
+    peaks = [fp32_peak()]
     flops, size = _flops(keras_model)
     if not size:  # no TensorFlow: the size comes from the FP32 ONNX's manifest
         from faceedge.manifest import load_artifact
@@ -203,7 +203,7 @@ def run_bench(
             log.info("  %s: %s", results[-1].status, results[-1].reason)
     # Measured again at the end, and the higher one kept: on a shared machine a busy moment during
     # one measurement would otherwise lower the peak and inflate every row's share of it.
-    peaks.append(fp32_peak_gflops())
+    peaks.append(fp32_peak())
     machine = machine_record(max(peaks))
-    machine["fp32_peak_gflops_runs"] = [round(p, 1) for p in peaks]
+    machine["fp32_peak_gflops_runs"] = [round(p.gflops, 1) for p in peaks]
     return BenchReport(machine, flops, len(chips), tuple(batches), results)
