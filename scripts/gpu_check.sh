@@ -1,22 +1,181 @@
 #!/usr/bin/env bash
-# What faceedge's runtime does on an NVIDIA GPU box, in one go: the GPU and libraries doctor finds,
-# a GPU backend refused with a reason rather than silently run on the CPU, the demo end to end, the
-# runtime's tests (the CUDA transfer tests run only where cuda-python and a GPU are), and the
-# pipeline's speed. Writes its files to $OUT (default: gpu-check/).
-#   bash scripts/gpu_check.sh
+# The whole GPU path of faceedge on an NVIDIA box, in one command and (on a recent GPU) well under ten
+# minutes, every step's output and status in one report file ($OUT/report.txt):
+#   install         nvidia-smi, the faceedge command, the packages and ONNX Runtime's providers
+#   doctor          `faceedge doctor`
+#   gpu-tests       the GPU tests: CUDA copies, the CUDA and TensorRT providers against the CPU
+#                   within the FP16 gate, the engine runner, a small engine built and checked
+#   export          an FP16 ONNX and a TensorRT FP16 engine built here from models/gender_age/model.keras,
+#                   each written only once it passes its gate (needs UTKFace and the `train` extra)
+#   run-cuda, run-tensorrt, run-trt-engine
+#                   `faceedge run` on the demo clip with each GPU backend (the last on the new engine)
+#   bench           the GPU rows of `faceedge bench` (and the CPU's, as the reference)
+# A failing step never stops the others; a step that cannot run here is SKIPPED with its reason.
+# Exit status: 0 every step passed, 1 a step failed or timed out, 2 none failed but some were
+# skipped (so part of the GPU path was not proven).
+#
+#   pip install -e '.[gpu,train,dev]'   # from this checkout (see the README for the gpu extra)
+#   FACEEDGE_UTKFACE=/path/to/UTKFace.tar.gz bash scripts/gpu_check.sh
+#
+# Environment: OUT (default gpu-check), PYTHON (default python3), FACEEDGE (default faceedge),
+# FACEEDGE_UTKFACE (the UTKFace archive or folder), STEP_LIMIT_S (each step's time limit, default 300).
 set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.." || exit 1
+
 OUT=${OUT:-gpu-check}
-mkdir -p "$OUT"
-export PYTHONUNBUFFERED=1 PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD
-PY=${PYTHON:-python3}
-nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total --format=csv
-$PY -c "import onnxruntime as o, cv2, numpy, typer; print('onnxruntime', o.__version__, o.get_available_providers(), 'opencv', cv2.__version__, 'numpy', numpy.__version__, 'typer', typer.__version__)"
-$PY -m faceedge doctor | tee "$OUT/doctor.txt"
-for backend in cuda tensorrt auto; do
-  $PY -m faceedge run --source demo --no-display --backend "$backend" --json "$OUT/demo-$backend.jsonl" 2>&1 | tail -4
-  echo "backend $backend: exit ${PIPESTATUS[0]}"
-done
-$PY -m pytest -q -rs -p no:cacheprovider tests/test_cuda_runtime.py tests/test_backends.py tests/test_runtime.py \
-  tests/test_tracker.py tests/test_crop.py tests/test_run_cli.py tests/test_decode.py tests/test_sources.py \
-  tests/test_runtime_lean.py tests/test_detector.py 2>&1 | tee "$OUT/pytest.txt" | tail -25
-$PY benchmarks/pipeline_speed.py --loops 5 --out "$OUT" 2>&1 | tail -9
+export PY=${PYTHON:-python3} FACEEDGE=${FACEEDGE:-faceedge} PYTHONUNBUFFERED=1
+DATA=${FACEEDGE_UTKFACE:-}
+LIMIT=${STEP_LIMIT_S:-300}
+MODEL=models/gender_age/model.keras
+EXPORTED=$OUT/export
+ENGINE=$EXPORTED/gender_trt_fp16.engine
+REPORT=$OUT/report.txt
+mkdir -p "$OUT" || exit 1
+: >"$REPORT" || exit 1
+SUMMARY=()
+failed=0
+skipped=0
+
+# One summary line per step (its name, status, seconds and last line of output), in the report and
+# on the terminal as it ends.
+record() {
+  local line
+  line=$(printf '%-15s %-16s %4ss  %.110s' "$1" "$2" "$3" "${4:-}")
+  SUMMARY+=("$line")
+  printf -- '-- %s\n' "$line" | tee -a "$REPORT"
+}
+
+# step NAME COMMAND...: COMMAND's output goes to the report; its status is PASS, FAIL or TIMEOUT.
+step() {
+  local name=$1 start=$SECONDS rc status output=$OUT/.step-output
+  shift
+  printf '\n===== %s (limit %ss)\n$ %s\n' "$name" "$LIMIT" "$*" >>"$REPORT"
+  timeout --kill-after=15 "$LIMIT" "$@" >"$output" 2>&1
+  rc=$?
+  cat "$output" >>"$REPORT"
+  case $rc in
+    0) status=PASS ;;
+    124 | 137) status="TIMEOUT (${LIMIT}s)" ;;
+    *) status="FAIL (exit $rc)" ;;
+  esac
+  [[ $status == PASS ]] || failed=$((failed + 1))
+  record "$name" "$status" $((SECONDS - start)) "$(grep -v '^[[:space:]]*$' "$output" | tail -n 1)"
+  rm -f "$output"
+}
+
+skip() {
+  printf '\n===== %s\nskipped: %s\n' "$1" "$2" >>"$REPORT"
+  skipped=$((skipped + 1))
+  record "$1" SKIPPED 0 "$2"
+}
+
+# shellcheck disable=SC2329 # called through `bash -c` (export -f), under `timeout`
+install_check() {
+  command -v "$FACEEDGE" || { echo "no $FACEEDGE command on PATH"; return 1; }
+  nvidia-smi --query-gpu=name,compute_cap,driver_version,memory.total --format=csv || return 1
+  "$PY" - <<'PYTHON'
+import importlib.metadata as metadata
+import importlib.util
+import sys
+
+problems = []
+for name in ("faceedge", "onnxruntime-gpu", "onnxruntime", "tensorrt-cu13", "tensorrt", "cuda-python",
+             "numpy", "opencv-python-headless", "opencv-python", "tensorflow", "tensorflow-cpu"):
+    try:
+        print(f"{name} {metadata.version(name)}")
+    except metadata.PackageNotFoundError:
+        pass
+for both in (("onnxruntime", "onnxruntime-gpu"),):
+    try:
+        [metadata.version(n) for n in both]
+        problems.append(f"{' and '.join(both)} are both installed and overwrite each other: keep only the gpu one")
+    except metadata.PackageNotFoundError:
+        pass
+try:
+    import onnxruntime
+    providers = onnxruntime.get_available_providers()
+    print("onnxruntime providers:", ", ".join(providers))
+    for wanted in ("CUDAExecutionProvider", "TensorrtExecutionProvider"):
+        if wanted not in providers:
+            problems.append(f"onnxruntime has no {wanted}")
+except ImportError as exc:
+    problems.append(f"onnxruntime does not import: {exc}")
+for module in ("tensorrt", "cuda.bindings.runtime"):
+    try:
+        imported = __import__(module, fromlist=["_"])
+        print(module, getattr(imported, "__version__", ""))
+    except ImportError as exc:
+        problems.append(f"{module} does not import: {exc}")
+for problem in problems:
+    print("PROBLEM:", problem)
+sys.exit(1 if problems else 0)
+PYTHON
+}
+
+# run_demo BACKEND [ARGS...]: the demo clip end to end; it passes only if it wrote its JSON lines.
+# shellcheck disable=SC2329 # called through `bash -c` (export -f), under `timeout`
+run_demo() {
+  local backend=$1 lines=$OUT/run-$1.jsonl
+  shift
+  rm -f "$lines"
+  "$FACEEDGE" run --source demo --no-display --backend "$backend" --json "$lines" "$@" || return
+  [[ -s $lines ]] || { echo "no JSON lines in $lines"; return 1; }
+  echo "$(wc -l <"$lines") JSON lines in $lines"
+}
+export -f install_check run_demo
+export OUT
+
+{
+  echo "faceedge GPU check, $(date -u '+%Y-%m-%d %H:%M:%S UTC') on $(uname -n)"
+  echo "checkout: $(git rev-parse --short HEAD 2>/dev/null || echo 'not a git checkout')"
+  echo "python: $(command -v "$PY") ($("$PY" --version 2>&1)); faceedge: $(command -v "$FACEEDGE")"
+} | tee -a "$REPORT"
+
+step install bash -c install_check
+step doctor "$FACEEDGE" doctor
+
+if "$PY" -c 'import pytest' 2>/dev/null; then
+  step gpu-tests "$PY" -m pytest -q -rs -p no:cacheprovider \
+    tests/test_cuda_runtime.py tests/test_tensorrt.py tests/test_backends.py
+else
+  skip gpu-tests "pytest is not installed (the dev extra)"
+fi
+
+# A previous run's engine must not stand in for one this run failed to build.
+rm -f "$ENGINE" "${ENGINE%.engine}.manifest.json"
+if [[ -z $DATA || ! -e $DATA ]]; then
+  skip export "set FACEEDGE_UTKFACE to the UTKFace archive or folder: the gates test on it"
+elif ! "$PY" -c 'import importlib.util as u, sys; sys.exit(not (u.find_spec("tensorflow") and u.find_spec("tf2onnx")))'; then
+  skip export "TensorFlow or tf2onnx is not installed (the train extra)"
+elif [[ ! -f $MODEL ]]; then
+  skip export "no $MODEL in this checkout"
+else
+  step export "$FACEEDGE" export gender "$MODEL" --data "$DATA" --out "$EXPORTED" --fp16 --trt-fp16 \
+    --framing-from faceedge/models/gender.manifest.json
+fi
+
+step run-cuda bash -c 'run_demo "$@"' _ cuda
+step run-tensorrt bash -c 'run_demo "$@"' _ tensorrt --cache-dir "$OUT/trt-cache"
+if [[ -f $ENGINE ]]; then
+  step run-trt-engine bash -c 'run_demo "$@"' _ trt-engine --model "$ENGINE"
+else
+  skip run-trt-engine "no engine: the export step built none"
+fi
+
+if [[ -z $DATA || ! -e $DATA ]]; then
+  skip bench "set FACEEDGE_UTKFACE to the UTKFace archive or folder: the bench times its test split"
+else
+  artifacts=$EXPORTED
+  [[ -f $EXPORTED/gender.onnx ]] || artifacts=faceedge/models # the bundled FP32 and INT8 models
+  step bench "$FACEEDGE" bench --model "$MODEL" --data "$DATA" --artifacts "$artifacts" \
+    --engine ort-cpu --engine ort-cuda --engine ort-tensorrt --engine tensorrt \
+    --batch 1 --batch 32 --max-seconds 3 --json "$OUT/bench.json" --md "$OUT/bench.md"
+fi
+
+{
+  printf '\n===== summary (%s failed, %s skipped)\n' "$failed" "$skipped"
+  printf '%s\n' "${SUMMARY[@]}"
+  echo "report: $REPORT"
+} | tee -a "$REPORT"
+if ((failed)); then exit 1; elif ((skipped)); then exit 2; fi
+exit 0
