@@ -33,8 +33,10 @@ def pipeline_fps(model: str | None, video: str | None, loops: int, backend: str,
         source = open_source(SourceSpec("demo", loop=loops) if video is None else SourceSpec("video", video))
         summary = run_pipeline(source, pipeline)
         backends = pipeline.backends
+        precision = pipeline.classifier.manifest.precision
     return {
-        "model": model or "bundled gender.onnx",
+        # The bundled default is chosen by --precision auto: say which artifact it took here.
+        "model": model or f"bundled, --precision auto ({precision} here)",
         "classify_every": every,
         "backends": backends,
         "frames": summary.frames,
@@ -80,7 +82,12 @@ def main() -> None:
     )
     parser.add_argument("--video", default=None, help="a video file; the demo clip by default")
     parser.add_argument("--loops", type=int, default=5, help="times the demo clip is played")
-    parser.add_argument("--models", nargs="*", default=[None, "faceedge/models/gender_int8.onnx"])
+    parser.add_argument(
+        "--models",
+        nargs="*",
+        default=[None, "faceedge/models/gender.onnx", "faceedge/models/gender_int8.onnx"],
+        help="classifier artifacts; the bundled default (--precision auto) for none given",
+    )
     parser.add_argument("--backend", default="cpu")
     parser.add_argument("--classify-every", type=int, nargs="*", default=[1, 3])
     parser.add_argument("--repeats", type=int, default=3, help="runs of each configuration, interleaved")
