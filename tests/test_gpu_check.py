@@ -18,7 +18,10 @@ SCRIPT = ROOT / "scripts" / "gpu_check.sh"
 pytestmark = pytest.mark.skipif(shutil.which("timeout") is None, reason="needs coreutils' timeout")
 
 # Logs each call; `export` writes the artifacts it would have built, `run` writes its JSON lines, and
-# the backend named in $FAKE_FAILING is refused as the real CLI refuses one (one line, exit 10).
+# the backend named in $FAKE_FAILING is refused as the real CLI refuses one (one line, exit 10), the
+# one in $FAKE_KILLED is killed by SIGKILL (exit 137, as by the OOM killer). `doctor --json` lists
+# the backends, those in $FAKE_DOCTOR_BAD not ok; `bench --json` writes a row per engine, those in
+# $FAKE_BENCH_FAILED failed; both exit 0 whatever they found, as the real commands do.
 FAKE_FACEEDGE = r"""#!/usr/bin/env bash
 echo "faceedge $*" >>"$FAKE_LOG"
 case $1 in
@@ -32,7 +35,23 @@ case $1 in
     if [[ $backend == "${FAKE_FAILING:-}" ]]; then
       echo "error: the $backend backend cannot run here" >&2; exit 10
     fi
+    [[ $backend == "${FAKE_KILLED:-}" ]] && kill -9 $$
     echo '{"frame": 0}' >"$json"; echo "ran on $backend" ;;
+  doctor)
+    rows=""
+    for b in cpu cuda tensorrt; do
+      ok=true; [[ " ${FAKE_DOCTOR_BAD:-} " == *" $b "* ]] && ok=false
+      rows+="{\"section\": \"backend\", \"name\": \"$b\", \"ok\": $ok, \"detail\": \"fake\"},"
+    done
+    echo "[${rows%,}]" ;;
+  bench)
+    json=$(sed -n 's/.* --json \([^ ]*\).*/\1/p' <<<"$*")
+    rows=""
+    for e in ort-cpu ort-cuda ort-tensorrt tensorrt; do
+      status=ok; [[ " ${FAKE_BENCH_FAILED:-} " == *" $e "* ]] && status=failed
+      rows+="{\"engine\": \"$e\", \"precision\": \"fp16\", \"batch\": 1, \"status\": \"$status\", \"reason\": null},"
+    done
+    echo "{\"records\": [${rows%,}]}" >"$json"; echo "bench done" ;;
   *) echo "$1 ok" ;;
 esac
 """
@@ -40,12 +59,14 @@ FAKE_NVIDIA_SMI = '#!/usr/bin/env bash\necho "name, compute_cap"; echo "Fake GPU
 # pytest inside the script stands in too (its GPU tests are this suite's own); any other call is the
 # real interpreter's.
 FAKE_PYTHON = f"""#!/usr/bin/env bash
-if [[ "$1 $2" == "-m pytest" ]]; then echo "pytest $*" >>"$FAKE_LOG"; echo "4 passed, 2 skipped"; exit 0; fi
+if [[ "$1 $2" == "-m pytest" ]]; then echo "pytest $*" >>"$FAKE_LOG"; echo "$FAKE_PYTEST_SAID"; exit 0; fi
 exec {sys.executable} "$@"
 """
 
 
-def _run(tmp_path: Path, data: Path | None, failing: str = "") -> tuple[int, str, list[str]]:
+def _run(tmp_path: Path, data: Path | None, failing: str = "", **fakes: str) -> tuple[int, str, list[str]]:
+    """Run the script with the fakes; ``fakes`` sets FAKE_<NAME> (killed, doctor_bad, bench_failed,
+    pytest_said)."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     for name, text in (("faceedge", FAKE_FACEEDGE), ("nvidia-smi", FAKE_NVIDIA_SMI), ("python", FAKE_PYTHON)):
@@ -61,6 +82,8 @@ def _run(tmp_path: Path, data: Path | None, failing: str = "") -> tuple[int, str
         "FAKE_LOG": str(log),
         "FAKE_FAILING": failing,
         "STEP_LIMIT_S": "60",
+        "FAKE_PYTEST_SAID": "6 passed",
+        **{f"FAKE_{name.upper()}": value for name, value in fakes.items()},
     }
     env.pop("FACEEDGE_UTKFACE", None)
     if data is not None:
@@ -84,7 +107,7 @@ def test_every_step_is_reported_and_a_failing_one_does_not_hide_the_others(tmp_p
         assert _status(report, step).startswith("PASS"), report
     assert _status(report, "run-tensorrt").startswith("FAIL (exit 10)")
     assert "the tensorrt backend cannot run here" in _status(report, "run-tensorrt")  # its last line
-    assert "4 passed, 2 skipped" in _status(report, "gpu-tests")
+    assert "6 passed" in _status(report, "gpu-tests")
     assert _status(report, "install").split()[0] in ("PASS", "FAIL")  # this machine's real packages
     export = next(c for c in calls if c.startswith("faceedge export"))
     assert "models/gender_age/model.keras" in export and "--trt-fp16" in export and "--fp16" in export
@@ -99,8 +122,9 @@ def test_without_the_dataset_the_engine_steps_are_skipped_with_reasons_never_run
     stale = tmp_path / "check" / "export" / "gender_trt_fp16.engine"
     stale.parent.mkdir(parents=True)
     stale.write_bytes(b"from an earlier run")
+    (stale.parent / "gender.onnx").write_bytes(b"from an earlier run")
     rc, report, calls = _run(tmp_path, data=None)
-    assert not stale.exists()
+    assert not stale.parent.exists()  # the whole earlier export, which bench would otherwise time
     for step in ("export", "bench"):
         assert _status(report, step).startswith("SKIPPED") and "FACEEDGE_UTKFACE" in _status(report, step)
     assert "no engine: the export step built none" in _status(report, "run-trt-engine")
@@ -109,3 +133,39 @@ def test_without_the_dataset_the_engine_steps_are_skipped_with_reasons_never_run
     # Nothing failed but the install check on a machine without the GPU packages; skipped steps
     # alone give 2 (part of the GPU path not proven).
     assert rc == (1 if _status(report, "install").startswith("FAIL") else 2)
+
+
+def _dataset(tmp_path: Path) -> Path:
+    data = tmp_path / "UTKFace.tar.gz"
+    data.write_bytes(b"")
+    return data
+
+
+def test_bench_that_exits_0_with_a_failed_gpu_row_fails_the_step(tmp_path):
+    rc, report, _ = _run(tmp_path, _dataset(tmp_path), bench_failed="ort-tensorrt")
+    assert rc == 1
+    assert _status(report, "bench").startswith("FAIL"), report
+    assert "PROBLEM: ort-tensorrt fp16 batch 1: failed" in report
+    assert _status(report, "run-cuda").startswith("PASS")
+
+
+def test_doctor_that_exits_0_without_a_working_tensorrt_backend_fails_the_step(tmp_path):
+    rc, report, _ = _run(tmp_path, _dataset(tmp_path), doctor_bad="tensorrt")
+    assert rc == 1
+    assert _status(report, "doctor").startswith("FAIL"), report
+    assert "no working tensorrt backend" in _status(report, "doctor")
+
+
+def test_gpu_tests_that_skipped_are_skipped_not_passed(tmp_path):
+    rc, report, _ = _run(tmp_path, _dataset(tmp_path), pytest_said="4 passed, 2 skipped in 1.2s")
+    assert _status(report, "gpu-tests").startswith("SKIPPED"), report
+    assert "4 passed, 2 skipped" in report
+    for step in ("doctor", "export", "run-cuda", "run-tensorrt", "run-trt-engine", "bench"):
+        assert _status(report, step).startswith("PASS"), report
+    assert rc == (1 if _status(report, "install").startswith("FAIL") else 2)
+
+
+def test_a_command_killed_before_the_limit_failed_rather_than_timed_out(tmp_path):
+    rc, report, _ = _run(tmp_path, _dataset(tmp_path), killed="cuda")
+    assert rc == 1
+    assert _status(report, "run-cuda").startswith("FAIL (exit 137)"), report
