@@ -28,6 +28,7 @@ def measure(
     detector: str,
     detector_model: str | None,
     limit: int | None,
+    precision: str = "fp32",
 ) -> dict:
     from faceedge.bundled import bundled_path
     from faceedge.data.split import read_split
@@ -37,8 +38,14 @@ def measure(
 
     tests = read_split(split_file).apply(load_utkface(data), "test")
     samples = tests.samples[:limit] if limit else tests.samples
+    # The bundled classifier at the precision asked for (FP32 by default, whatever this CPU would pick).
     pipeline = FacePipeline(
-        model=model, backend="cpu", detector=detector, detector_model=detector_model, track=False
+        model=model,
+        backend="cpu",
+        detector=detector,
+        detector_model=detector_model,
+        track=False,
+        precision=precision if model is None else "auto",
     )
     size = pipeline.classifier.input_size
     labels, alone, served, found, several = [], [], [], [], 0
@@ -72,6 +79,7 @@ def measure(
     result = {
         "images": len(labels),
         "model": Path(model or bundled_path("gender")).name,
+        "precision": pipeline.classifier.manifest.precision,
         "detector": pipeline.detector.name,
         "faces_found": round(float(found.mean()), 4),
         "images_with_several_faces": several,
@@ -116,10 +124,15 @@ def main() -> None:
     parser.add_argument("--detector", default="short", choices=["short", "full", "yunet"])
     parser.add_argument("--detector-model", default=None, help="the detector's file (YuNet's ONNX)")
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument(
+        "--precision", default="fp32", choices=["fp32", "int8", "auto"], help="for the bundled classifier"
+    )
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    result = measure(args.data, args.split, args.model, args.detector, args.detector_model, args.limit)
+    result = measure(
+        args.data, args.split, args.model, args.detector, args.detector_model, args.limit, args.precision
+    )
     args.out.mkdir(parents=True, exist_ok=True)
     stem = "pipeline_accuracy" if args.detector == "short" else f"pipeline_accuracy_{args.detector}"
     (args.out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n")
