@@ -49,7 +49,8 @@ case $1 in
     rows=""
     for e in ort-cpu ort-cuda ort-tensorrt tensorrt; do
       status=ok; [[ " ${FAKE_BENCH_FAILED:-} " == *" $e "* ]] && status=failed
-      rows+="{\"engine\": \"$e\", \"precision\": \"fp16\", \"batch\": 1, \"status\": \"$status\", \"reason\": null},"
+      rows+="{\"engine\": \"$e\", \"precision\": \"fp16\", \"batch\": 1, "
+      rows+="\"status\": \"$status\", \"reason\": null},"
     done
     echo "{\"records\": [${rows%,}]}" >"$json"; echo "bench done" ;;
   *) echo "$1 ok" ;;
@@ -64,7 +65,7 @@ exec {sys.executable} "$@"
 """
 
 
-def _run(tmp_path: Path, data: Path | None, failing: str = "", **fakes: str) -> tuple[int, str, list[str]]:
+def _run(tmp_path: Path, data: Path | None, failing: str = "", **fakes: str) -> tuple[int, str, list]:
     """Run the script with the fakes; ``fakes`` sets FAKE_<NAME> (killed, doctor_bad, bench_failed,
     pytest_said)."""
     bin_dir = tmp_path / "bin"

@@ -18,8 +18,8 @@ import numpy as np
 from faceedge.errors import BackendError, MissingExtraError, ModelError, require
 from faceedge.manifest import check_io, load_artifact
 
-# --backend -> the ONNX Runtime provider that must really run the model. The CPU provider is
-# always listed last: ONNX Runtime places there the few nodes a GPU provider does not take.
+# --backend -> the ONNX Runtime provider that must really run the model. A GPU session lists no
+# CPU provider and takes no node on the CPU (NO_CPU_FALLBACK): it runs on the GPU or is refused.
 PROVIDER = {
     "cpu": "CPUExecutionProvider",
     "cuda": "CUDAExecutionProvider",
@@ -37,6 +37,9 @@ GPU_INSTALL = "pip install 'faceedge[gpu]' --extra-index-url https://pypi.nvidia
 # that places any node on the CPU (ORT >= 1.12), and record which provider took which node (ORT >= 1.24).
 NO_CPU_FALLBACK = "session.disable_cpu_ep_fallback"
 RECORD_PLACEMENT = "session.record_ep_graph_assignment_info"
+# What InferenceSession() raises under NO_CPU_FALLBACK when nodes would go to the CPU: what happens
+# to every node when the GPU provider's libraries did not load, and ONNX Runtime dropped it.
+CPU_FALLBACK_REFUSED = "fallback to CPU EP has been explicitly disabled"
 
 
 def load_gpu_libraries(ort, name: str) -> str:
@@ -71,15 +74,17 @@ def _import_tensorrt() -> None:
 
     Raises:
         MissingExtraError: it is not installed.
-        BackendError: it is installed but its libraries do not load.
+        BackendError: it is installed but does not import (its libraries do not load).
     """
     try:
         import tensorrt  # noqa: F401  (its import loads libnvinfer.so.10 and libnvonnxparser.so.10)
-    except ImportError as exc:
+    except ModuleNotFoundError as exc:
+        if exc.name != "tensorrt":  # a module tensorrt itself needs: a broken install, not a missing one
+            raise BackendError(f"tensorrt is installed but does not import: {exc}") from exc
         raise MissingExtraError(
             f"the TensorRT provider needs the tensorrt package; install it with: {GPU_INSTALL}"
         ) from exc
-    except OSError as exc:
+    except (ImportError, OSError) as exc:  # ImportError: libnvinfer.so.10 cannot be loaded
         raise BackendError(f"tensorrt is installed but its libraries do not load: {exc}") from exc
 
 
@@ -114,6 +119,15 @@ def _provider_list(name: str, manifest, cache_dir: Path | None) -> list:
 
 def _said(preload_said: str) -> str:
     return f" (ONNX Runtime's preload_dlls() said: {preload_said})" if preload_said else ""
+
+
+def _not_loaded(wanted: str, file_name: str, preload_said: str) -> str:
+    libraries = "CUDA, cuDNN and TensorRT" if wanted == PROVIDER["tensorrt"] else "CUDA and cuDNN"
+    return (
+        f"the libraries of {wanted} ({libraries}) did not load, so ONNX Runtime would run {file_name} "
+        "on the CPU, which a GPU backend refuses; run `faceedge doctor` to see what this machine has"
+        + _said(preload_said)
+    )
 
 
 def _placement(session) -> dict[str, int]:
@@ -168,13 +182,17 @@ class OnnxRuntimeBackend:
                 enable_fallback=0,
             )
         except Exception as exc:  # ONNX Runtime raises its own untyped errors
-            # On the CPU that can only be the model itself; on a GPU it is usually the GPU's libraries,
-            # or nodes that only the CPU would take (refused by NO_CPU_FALLBACK).
+            if name != "cpu" and CPU_FALLBACK_REFUSED in str(exc):
+                raise BackendError(_not_loaded(wanted, model_file.name, preload_said)) from exc
+            # On the CPU that can only be the model itself; on a GPU, the model or the GPU.
             error = ModelError if name == "cpu" else BackendError
             raise error(
                 f"ONNX Runtime cannot open {model_file.name} on {wanted}: {exc}" + _said(preload_said)
             ) from exc
-        self.providers = tuple(self.session.get_providers())
+        # ONNX Runtime lists the CPU provider in every session, for its allocator; under
+        # NO_CPU_FALLBACK a GPU session runs no node there, so it is not named as running it.
+        listed = tuple(self.session.get_providers())
+        self.providers = listed if name == "cpu" else tuple(p for p in listed if p != PROVIDER["cpu"])
         self.placement: dict[str, int] = {}  # nodes per provider, recorded for the GPU providers
         if name != "cpu":
             self._check_placement(wanted, model_file.name, preload_said)
@@ -196,25 +214,16 @@ class OnnxRuntimeBackend:
         self._warm_up(name, model_file.name)
 
     def _check_placement(self, wanted: str, file_name: str, preload_said: str) -> None:
-        """Refuse a GPU session that lost its GPU provider or placed nodes on the CPU anyway (an ONNX
-        Runtime that ignores NO_CPU_FALLBACK); say it when TensorRT left nodes to CUDA.
+        """Refuse a GPU session without its GPU provider (an ONNX Runtime that did not honour
+        NO_CPU_FALLBACK, which refuses such a session when it is made); say it when TensorRT left
+        nodes to CUDA.
 
         Raises:
-            BackendError: the session would run on the CPU, wholly or in part.
+            BackendError: the session would run on the CPU.
         """
         if wanted not in self.providers:
-            raise BackendError(
-                f"ONNX Runtime would run {file_name} on {', '.join(self.providers)}, not {wanted}: "
-                "the GPU libraries it needs did not load (check CUDA, cuDNN and TensorRT versions "
-                "with `faceedge doctor`)" + _said(preload_said)
-            )
+            raise BackendError(_not_loaded(wanted, file_name, preload_said))
         self.placement = _placement(self.session)
-        on_cpu = self.placement.get("CPUExecutionProvider", 0)
-        if on_cpu:
-            raise BackendError(
-                f"ONNX Runtime would run {on_cpu} of {sum(self.placement.values())} nodes of {file_name} "
-                f"on the CPU, not {wanted} (nodes per provider: {self.placement})"
-            )
         if set(self.placement) - {wanted}:
             log.warning("ONNX Runtime runs %s with nodes per provider: %s", file_name, self.placement)
 
