@@ -73,7 +73,8 @@ def test_doctor_tries_a_backend_in_a_fresh_interpreter(monkeypatch):
     [
         (_Done(0, json.dumps({"ok": False, "detail": "no TensorrtExecutionProvider"})), "no Tensorrt"),
         # The CUDA libraries can kill the process outright: a crash is a finding, not doctor's end.
-        (_Done(-11, "", "Segmentation fault"), "exited with status -11: Segmentation fault"),
+        (_Done(-11, "", "Segmentation fault"), "was killed by SIGSEGV: Segmentation fault"),
+        (_Done(3, "", "Traceback ..."), "exited with status 3: Traceback ..."),
     ],
 )
 def test_doctor_reports_a_backend_whose_check_fails_or_crashes(monkeypatch, done, detail):
@@ -92,7 +93,15 @@ def test_doctor_reports_a_check_that_does_not_finish(monkeypatch):
 
     monkeypatch.setattr(doctor.subprocess, "run", run)
     finding = doctor.try_backend("tensorrt")
-    assert not finding.ok and "could not be tried" in finding.detail
+    assert not finding.ok
+    assert finding.detail == f"the check did not finish in {doctor.TRY_BACKEND_TIMEOUT_S} s"
+
+
+def test_doctors_backend_checks_fit_in_the_gpu_checks_doctor_step():
+    from faceedge.runtime.doctor import TRY_BACKEND_TIMEOUT_S
+
+    # scripts/gpu_check.sh gives the doctor step 300 s (STEP_LIMIT_S); a stuck check must end first.
+    assert TRY_BACKEND_TIMEOUT_S < 300
 
 
 def test_doctor_lists_every_onnx_backend_from_its_own_check(monkeypatch):
