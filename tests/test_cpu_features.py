@@ -106,6 +106,7 @@ def fake_classifier(monkeypatch):
 
     _FakeClassifier.opened, _FakeClassifier.closed, _FakeClassifier.resolves_to = [], [], "cpu"
     monkeypatch.setattr(precision, "GenderClassifier", _FakeClassifier)
+    monkeypatch.setattr(precision, "_gpu_provider_listed", lambda: True)  # auto has a GPU to try
     return _FakeClassifier
 
 
@@ -132,6 +133,18 @@ def test_what_opens_for_each_precision_backend_and_cpu(
     fake_classifier.resolves_to = resolves_to
     open_bundled_classifier(PipelineConfig(**fields), cpu=cpu)
     assert fake_classifier.opened == opened and fake_classifier.closed == closed
+
+
+def test_without_a_gpu_provider_auto_opens_only_the_classifier_it_runs(fake_classifier, monkeypatch):
+    from faceedge.runtime import precision
+    from faceedge.runtime.config import PipelineConfig
+
+    monkeypatch.setattr(precision, "_gpu_provider_listed", lambda: False)
+    precision.open_bundled_classifier(PipelineConfig(), cpu=VNNI_HERE)
+    assert fake_classifier.opened == [("gender_int8.onnx", "cpu")] and fake_classifier.closed == []
+    fake_classifier.opened = []
+    precision.open_bundled_classifier(PipelineConfig(), cpu=NONE_HERE)
+    assert fake_classifier.opened == [("gender.onnx", "cpu")]
 
 
 def test_the_pipeline_says_which_classifier_and_why(monkeypatch, caplog):

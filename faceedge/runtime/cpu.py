@@ -2,8 +2,9 @@
 
 ONNX Runtime's INT8 kernels use x86's VNNI (``avx512_vnni``, ``avx_vnni``) or ARM's dot-product
 and matrix-multiply instructions (``asimddp``, ``i8mm``) where the CPU has them. The bundled INT8
-classifier was measured at 3.6x the FP32 one at batch 32 on an AVX-512 VNNI CPU; its gain elsewhere
-is unmeasured, so FP32 stays the default there (:mod:`faceedge.runtime.precision`).
+classifier was measured at 3.2x to 3.6x the FP32 one at batch 32 on AVX-512 VNNI CPUs (docs/benchmarks.md);
+on AVX-VNNI and ARM it is chosen for the same instructions but not yet measured, and on a CPU
+without any of them FP32 stays the default (:mod:`faceedge.runtime.precision`).
 """
 
 from __future__ import annotations

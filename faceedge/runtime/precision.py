@@ -12,8 +12,8 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from faceedge.bundled import gate_problem, load_bundled
-from faceedge.errors import ModelError
+from faceedge.bundled import bundled_path, gate_problem, load_bundled
+from faceedge.errors import ModelError, require
 from faceedge.runtime.classifier import GenderClassifier
 from faceedge.runtime.config import PRECISIONS, PipelineConfig
 from faceedge.runtime.cpu import Int8Dot, int8_dot_here
@@ -67,22 +67,25 @@ def choose_precision(requested: str, backend: str, cpu: Int8Dot, int8_gate: str 
 def open_bundled_classifier(config: PipelineConfig, cpu: Int8Dot | None = None) -> GenderClassifier:
     """The bundled classifier that :func:`choose_precision` picks for ``config`` (its precision,
     backend and cache folder), opened; the choice and its reason are logged. INT8 runs on the CPU
-    backend. With precision and backend both ``auto`` the FP32 artifact opens first and is swapped
-    for the INT8 one only where ``auto`` resolved to the CPU (a second, CPU-only session: tens of
-    milliseconds). ``cpu`` stands for this machine's CPU (tests).
+    backend. With precision and backend both ``auto``, where this ONNX Runtime offers a GPU provider,
+    the FP32 artifact opens first and is swapped for the INT8 one only where ``auto`` resolved to the
+    CPU (a second, CPU-only session: tens of milliseconds); where it offers none, ``auto`` can only
+    take the CPU, and nothing is opened to find that out. ``cpu`` stands for this machine's CPU
+    (tests).
 
     Raises:
         ModelError: a bundled artifact that does not match its manifest (the INT8 one only where
             precision int8 was asked for: ``auto`` then runs FP32 and says why).
         BackendError: the backend cannot run here.
     """
-    fp32 = load_bundled(BUNDLED_CLASSIFIERS["fp32"])[1]
+    fp32 = bundled_path(BUNDLED_CLASSIFIERS["fp32"])  # checked against its manifest when opened
     nothing = Int8Dot(False, (), "")  # where the CPU does not matter
     if config.precision == "fp32":
         log.info(choose_precision("fp32", config.backend, nothing, None).describe())
         return GenderClassifier(fp32, config.backend, config.cache_dir)
     first = None
-    if config.precision == "auto" and config.backend != CPU_BACKEND:
+    gpu_possible = config.backend != "auto" or _gpu_provider_listed()  # else auto is the CPU
+    if config.precision == "auto" and config.backend != CPU_BACKEND and gpu_possible:
         # A GPU backend, or auto: FP32 stays unless auto found nothing faster than the CPU.
         first = GenderClassifier(fp32, config.backend, config.cache_dir)
         if first.backend.name != CPU_BACKEND:
@@ -98,6 +101,16 @@ def open_bundled_classifier(config: PipelineConfig, cpu: Int8Dot | None = None) 
     if first is not None:
         first.close()
     return GenderClassifier(int8_path, CPU_BACKEND, config.cache_dir)
+
+
+def _gpu_provider_listed() -> bool:
+    """Whether this ONNX Runtime offers a GPU provider at all: without one, backend ``auto`` can
+    only take the CPU for an ONNX artifact (its other rows are the GPU providers)."""
+    from faceedge.runtime.backends.onnxruntime import PROVIDER
+
+    ort = require("onnxruntime", "cpu")
+    gpu = {provider for name, provider in PROVIDER.items() if name != CPU_BACKEND}
+    return bool(gpu & set(ort.get_available_providers()))
 
 
 def _int8_artifact() -> tuple[Path | None, str | None]:
