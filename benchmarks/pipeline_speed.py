@@ -1,8 +1,9 @@
 """End-to-end speed of `faceedge run`, headless: frames per second and milliseconds per stage.
 
 Runs the demo clip (1280x720), or any video, through the runtime exactly as `faceedge run
---no-display` does (decoding included, one frame ahead in a reader thread), for every
-classifier artifact asked for, in one process so the figures compare as ratios. Then times a
+--no-display` does (decoding included, frames read ahead in a reader thread), for every
+classifier artifact, `--classify-every` and `--detect-every` asked for, in one process so the
+figures compare as ratios. Then times a
 fresh `faceedge run --source demo` from process start to its first frame's JSON line.
 
     python benchmarks/pipeline_speed.py --loops 5 --out benchmarks/results
@@ -21,13 +22,16 @@ import time
 from pathlib import Path
 
 
-def pipeline_fps(model: str | None, video: str | None, loops: int, backend: str, every: int) -> dict:
+def pipeline_fps(
+    model: str | None, video: str | None, loops: int, backend: str, every: int, detect_every: int
+) -> dict:
     """One headless run of the whole source (after a short warm-up) with one configuration."""
     from faceedge.runtime.pipeline import FacePipeline
     from faceedge.runtime.run import run_pipeline
     from faceedge.runtime.sources import SourceSpec, open_source
 
-    with FacePipeline(model=model, backend=backend, classify_every=every) as pipeline:
+    config = {"classify_every": every, "detect_every": detect_every}
+    with FacePipeline(model=model, backend=backend, **config) as pipeline:
         warm = open_source(SourceSpec("demo") if video is None else SourceSpec("video", video))
         run_pipeline(warm, pipeline, max_frames=30)  # sessions and caches warm
         source = open_source(SourceSpec("demo", loop=loops) if video is None else SourceSpec("video", video))
@@ -38,6 +42,8 @@ def pipeline_fps(model: str | None, video: str | None, loops: int, backend: str,
         # The bundled default is chosen by --precision auto: say which artifact it took here.
         "model": model or f"bundled, --precision auto ({precision} here)",
         "classify_every": every,
+        "detect_every": detect_every,
+        "detector_skipped": round(summary.undetected / max(summary.frames, 1), 3),
         "backends": backends,
         "frames": summary.frames,
         "faces_per_frame": round(summary.faces / max(summary.frames, 1), 2),
@@ -90,16 +96,22 @@ def main() -> None:
     )
     parser.add_argument("--backend", default="cpu")
     parser.add_argument("--classify-every", type=int, nargs="*", default=[1, 3])
+    parser.add_argument("--detect-every", type=int, nargs="*", default=[2, 1])
     parser.add_argument("--repeats", type=int, default=3, help="runs of each configuration, interleaved")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")
-    configs = [(m, every) for m in args.models for every in args.classify_every]
+    configs = [
+        (model, every, detect)
+        for model in args.models
+        for every in args.classify_every
+        for detect in args.detect_every
+    ]
     # Interleaved, so that a noisy spell on a shared machine hits every configuration alike.
     repeated = [[] for _ in configs]
     for _ in range(args.repeats):
-        for runs_of, (model, every) in zip(repeated, configs):
-            runs_of.append(pipeline_fps(model, args.video, args.loops, args.backend, every))
+        for runs_of, (model, every, detect) in zip(repeated, configs):
+            runs_of.append(pipeline_fps(model, args.video, args.loops, args.backend, every, detect))
     runs = [median_run(runs_of) for runs_of in repeated]
     result = {
         "machine": {
@@ -120,14 +132,19 @@ def main() -> None:
         f"Median of {args.repeats} interleaved runs (every run's FPS in brackets); "
         "stage times of the median run.",
         "",
-        "| classifier | classify every | FPS | faces/frame | " + " | ".join(f"{s} ms" for s in stages) + " |",
-        "| --- | --- | --- | --- | " + " | ".join("---" for _ in stages) + " |",
+        "| classifier | classify every | detect every | detector skipped | FPS | faces/frame | "
+        + " | ".join(f"{s} ms" for s in stages)
+        + " |",
+        "| --- | --- | --- | --- | --- | --- | " + " | ".join("---" for _ in stages) + " |",
     ]
     for run in runs:
         cells = " | ".join(f"{run['stage_ms'].get(s, 0):.2f}" for s in stages)
-        name, every = Path(run["model"]).name, run["classify_every"]
+        name, every, detect = Path(run["model"]).name, run["classify_every"], run["detect_every"]
         spread = ", ".join(str(fps) for fps in run["fps_runs"])
-        lines.append(f"| {name} | {every} | {run['fps']} ({spread}) | {run['faces_per_frame']} | {cells} |")
+        lines.append(
+            f"| {name} | {every} | {detect} | {run['detector_skipped']:.0%} | {run['fps']} ({spread}) "
+            f"| {run['faces_per_frame']} | {cells} |"
+        )
     lines += ["", f"Process start to first frame (s): {', '.join(map(str, result['first_frame_s']))}"]
     (args.out / "pipeline_speed.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))

@@ -48,7 +48,7 @@ def test_results_are_frozen_dataclasses_with_what_integrators_need(pipeline, dem
     assert face.gender in {"female", "male"} and 0 <= face.p_female <= 1 and face.score > 0.5
     assert len(face.landmarks) == 6 and face.track is not None
     assert set(result.timings_ms) == {"detect", "crop", "classify", "track"}
-    assert set(result.to_dict()) == {"source", "frame", "faces"}
+    assert set(result.to_dict()) == {"source", "frame", "detected", "faces"}
     assert set(result.to_dict()["faces"][0]) == {
         *("box", "score", "gender", "p_female", "age", "age_group", "track")
     }
@@ -342,7 +342,8 @@ def test_a_tracked_faces_age_is_the_moving_average_of_its_ages(demo_frames, monk
     frames = demo_frames[:8]
     with FacePipeline(backend="cpu", track=False) as pipeline:
         raw = [pipeline.process(frame, i, "demo").faces for i, frame in enumerate(frames)]
-    with FacePipeline(backend="cpu", classify_every=1) as pipeline:  # every face, every frame
+    # Every face of every frame, each found by the detector, as in the untracked run.
+    with FacePipeline(backend="cpu", classify_every=1, detect_every=1) as pipeline:
         results = [pipeline.process(frame, i, "demo") for i, frame in enumerate(frames)]
         ends = pipeline.finish()
     weight = pipeline.tracker.smoothing  # P(female)'s weight, the newest frame's share
@@ -393,3 +394,62 @@ def test_the_label_shows_the_age_in_whole_years_or_as_before_without_one():
     assert label(dataclasses.replace(face, age=34.4, age_group="30-44")) == "female 34 (87%) #3"
     male = Face((0, 0, 10, 10), 0.9, (), "male", 0.1, age=-0.4, age_group="0-2")
     assert label(male) == "male 0 (90%)"  # an estimate a little below 0 reads 0, as its group does
+
+
+# Detection skipped on steady frames (detect_every)
+
+
+def _count_detections(monkeypatch, detector) -> list[int]:
+    """The frames ``detector`` is run on from now on, by their order of arrival."""
+    calls: list[int] = []
+    detect = detector.detect
+    monkeypatch.setattr(detector, "detect", lambda *a, **k: calls.append(len(calls)) or detect(*a, **k))
+    return calls
+
+
+def test_with_steady_faces_the_detector_looks_at_every_other_frame_and_the_boxes_follow_the_faces(
+    demo_frames, monkeypatch
+):
+    with FacePipeline(backend="cpu", precision="fp32", detect_every=1) as pipeline:
+        looked = [pipeline.process(frame, i, "demo") for i, frame in enumerate(demo_frames)]
+    with FacePipeline(backend="cpu", precision="fp32") as pipeline:  # detect_every 2, the default
+        calls = _count_detections(monkeypatch, pipeline.detector)
+        coasted = [pipeline.process(frame, i, "demo") for i, frame in enumerate(demo_frames)]
+        ends = pipeline.finish()
+    detected = [r.frame for r in coasted if r.detected]
+    # Frames 0-2 until both tracks start (min_hits 3), then every other frame: the clip drifts slowly.
+    assert detected == [0, 1, 2, *range(4, 30, 2)] and len(calls) == len(detected)
+    assert all(r.to_dict()["detected"] is r.detected for r in coasted)
+    assert [r.frame for r in looked if r.detected] == list(range(30))
+    for mine, theirs in zip(coasted, looked):
+        assert len(mine.faces) == 2 and [f.track for f in mine.faces] == [f.track for f in theirs.faces]
+        for face, other in zip(mine.faces, theirs.faces):
+            assert _iou(face.box, other.box) > 0.9  # where the detector would have found it
+            assert face.score == pytest.approx(other.score, abs=0.05) and len(face.landmarks) == 6
+    assert {e.track for e in ends} == {f.track for f in coasted[-1].faces}
+
+
+def test_the_detector_looks_at_every_frame_when_told_or_when_nothing_is_tracked(demo_frames, monkeypatch):
+    for config in ({"detect_every": 1}, {"track": False}):
+        with FacePipeline(backend="cpu", precision="fp32", **config) as pipeline:
+            calls = _count_detections(monkeypatch, pipeline.detector)
+            results = [pipeline.process(frame, i, "demo") for i, frame in enumerate(demo_frames[:8])]
+        assert len(calls) == 8 and all(r.detected for r in results), config
+
+
+def test_a_face_that_moves_fast_is_looked_for_in_every_frame(demo_frames, monkeypatch):
+    # The first frame shifted 16 px further right each frame: faces 170-220 px wide moving 7-9 % of
+    # their width a frame, over the 5 % a steady face may move.
+    jumps = [np.ascontiguousarray(np.roll(demo_frames[0], 16 * i, axis=1)) for i in range(8)]
+    with FacePipeline(backend="cpu", precision="fp32") as pipeline:
+        calls = _count_detections(monkeypatch, pipeline.detector)
+        results = [pipeline.process(frame, i, "demo") for i, frame in enumerate(jumps)]
+    assert len(calls) == 8 and all(r.detected for r in results)
+    assert len({f.track for r in results for f in r.faces}) == 2  # followed all the same
+
+
+def _iou(a, b) -> float:
+    x0, y0 = max(a[0], b[0]), max(a[1], b[1])
+    x1, y1 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
+    inter = max(x1 - x0, 0) * max(y1 - y0, 0)
+    return inter / (a[2] * a[3] + b[2] * b[3] - inter)

@@ -415,3 +415,81 @@ def step_with_ages(
     tracker: FaceTracker, frame: int, boxes: list[list[float]], ages: list[float], p: float = 0.8
 ) -> tuple[list[TrackedFace], list[TrackEvent]]:
     return tracker.update(frame, np.array(boxes).reshape(-1, 4), np.full(len(boxes), p), np.array(ages))
+
+
+# Coasting: where the faces are when the detector skips a frame
+
+
+def steady(tracker: FaceTracker, frames: int, boxes: list[list[float]], details=None) -> None:
+    """``frames`` detected frames of the same faces, each moving 1 px right a frame."""
+    for t in range(frames):
+        moved = [[x + t, y, w, h] for x, y, w, h in boxes]
+        tracker.update(t, np.array(moved), np.full(len(boxes), 0.8), details=details)
+
+
+def test_steady_started_tracks_coast_with_their_details_and_expected_shift():
+    tracker = FaceTracker(min_hits=3)
+    steady(tracker, 3, [box(100, 100), box(400, 100)], details=["left", "right"])
+    expected = tracker.coast(3, every=2, motion=0.05)
+    assert [detail for detail, _ in expected] == ["left", "right"]
+    for _, shift in expected:
+        np.testing.assert_allclose(shift, [1.0, 0.0])  # one frame at 1 px a frame
+    assert tracker.coast(3, every=1, motion=0.05) is None  # 1: the detector looks at every frame
+
+
+def test_coasting_changes_nothing_and_the_detector_looks_again_after_every_frames():
+    tracker = FaceTracker(min_hits=3)
+    steady(tracker, 3, [box(100, 100)], details=["face"])
+    ((_, shift),) = tracker.coast(3, 3, 0.05)
+    ((_, again),) = tracker.coast(3, 3, 0.05)
+    np.testing.assert_array_equal(shift, again)  # asking twice: the same answer, nothing changed
+    moved = np.array([box(102 + shift[0], 100 + shift[1])])
+    faces, _ = tracker.update(3, moved, np.array([np.nan]), details=["moved"], detected=False)
+    assert faces[0].hits == 4
+    assert tracker.coast(4, 3, 0.05)[0][0] == "moved"  # 2 frames since frame 2, the last detected
+    assert tracker.coast(5, 3, 0.05) is None  # frame 5 is the third after it: the detector looks
+    assert tracker.coast(4, 2, 0.05) is None
+
+
+@pytest.mark.parametrize(
+    "why, setup, frame",
+    [
+        ("a track not started yet", lambda t: steady(t, 2, [box(100, 100)]), 2),
+        (
+            "a face the detector did not find in the last frame",
+            lambda t: (
+                steady(t, 3, [box(100, 100), box(400, 100)]),
+                t.update(3, np.array([box(103, 100)]), np.array([0.8])),
+            ),
+            4,
+        ),
+        ("frames dropped since the last one", lambda t: steady(t, 3, [box(100, 100)]), 5),
+        (
+            "a face moving faster than motion x its width a frame",
+            lambda t: [t.update(f, np.array([box(100 + 4 * f, 100)]), np.array([0.8])) for f in range(3)],
+            3,
+        ),
+        ("no frame yet", lambda t: None, 0),
+        ("a finished source", lambda t: (steady(t, 3, [box(100, 100)]), t.finish()), 3),
+    ],
+)
+def test_the_detector_must_look_at(why, setup, frame):
+    tracker = FaceTracker(min_hits=3)
+    setup(tracker)
+    assert tracker.coast(frame, every=2, motion=0.05) is None, why
+
+
+def test_an_empty_scene_is_steady_and_a_face_walking_in_is_found_at_the_next_look():
+    tracker = FaceTracker(min_hits=1)
+    tracker.update(0, np.empty((0, 4)), np.empty(0))
+    assert tracker.coast(1, 2, 0.05) == []  # nothing there: frame 1 may be skipped
+    tracker.update(1, np.empty((0, 4)), np.empty(0), detected=False)
+    assert tracker.coast(2, 2, 0.05) is None  # the detector looks at frame 2 and finds the newcomer
+    tracker.update(2, np.array([box(100, 100)]), np.array([0.8]), details=["newcomer"])
+    assert tracker.coast(3, 2, 0.05)[0][0] == "newcomer"
+
+
+def test_details_must_be_one_per_face():
+    tracker = FaceTracker()
+    with pytest.raises(ValueError, match="2 boxes need one detail each, not 1"):
+        tracker.update(0, np.array([box(0, 0), box(100, 0)]), np.array([0.5, 0.5]), details=["one"])

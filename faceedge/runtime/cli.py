@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from faceedge.errors import FaceedgeError, SourceError
-from faceedge.runtime.config import CLASSIFY_EVERY, MIN_FACE, PRECISIONS, PipelineConfig, pipeline_backends
+from faceedge.runtime.config import (
+    CLASSIFY_EVERY,
+    DETECT_EVERY,
+    MIN_FACE,
+    PRECISIONS,
+    PipelineConfig,
+    pipeline_backends,
+)
 from faceedge.runtime.detection import DetectorChoice
 from faceedge.runtime.server.options import ServeOptions
 from faceedge.runtime.sources import RTSP_RETRY_FOR_S, RTSP_TIMEOUT_S
@@ -179,6 +186,14 @@ def run(
     classify_every: Annotated[
         int, typer.Option(min=1, help="Classify each tracked face every N frames (new faces at once).")
     ] = CLASSIFY_EVERY,
+    detect_every: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            help="Run the detector at least every N frames while every tracked face holds still; "
+            "between, faces are where their tracks expect them (1: every frame).",
+        ),
+    ] = DETECT_EVERY,
     no_detect: Annotated[
         bool, typer.Option("--no-detect", help="Each image is one face crop already.")
     ] = False,
@@ -212,7 +227,9 @@ def run(
         source=_source(
             camera, video, image, rtsp, source is SourceChoice.demo, loop, rtsp_timeout, rtsp_retry_for
         ),
-        pipeline=dataclasses.replace(pipeline, classify_every=classify_every, detect=not no_detect),
+        pipeline=dataclasses.replace(
+            pipeline, classify_every=classify_every, detect_every=detect_every, detect=not no_detect
+        ),
         json_path=json_path,
         events=events,
         save=save,

@@ -17,6 +17,10 @@ from faceedge.runtime.detection import DetectorChoice
 # smoothed over frames anyway, and on a 2-core CPU this lifts the demo from about 110 to 180 FPS
 # (benchmarks/pipeline_speed.py).
 CLASSIFY_EVERY = 3
+# With tracking, the detector may skip every other frame while every tracked face holds still
+# (moves under STEADY_MOTION of its width a frame): the tracker then says where the faces are.
+DETECT_EVERY = 2
+STEADY_MOTION = 0.05
 MIN_FACE = 20  # pixels: narrower faces are not classified
 # What a pipeline runs: exported artifacts, whose manifests say how to crop and feed them. A .keras
 # model has no such manifest, so the Keras row of the backend table is not a pipeline backend.
@@ -54,6 +58,11 @@ class PipelineConfig:
         classify_every: with tracking, classify each tracked face every this many frames (new
             faces at once) and keep its smoothed probability in between; 1 classifies every face
             of every frame. Without tracking every face of every frame is classified.
+        detect_every: with tracking, the detector may skip frames, looking at least every this
+            many frames, while every tracked face holds still (started, seen in the frame before,
+            moving under 5 % of its width a frame; frames dropped by a live source make it look
+            again). The faces of a skipped frame are where their tracks expect them, and each
+            ``FrameResult`` says whether the detector looked. 1 runs the detector on every frame.
         cache_dir: where the TensorRT provider caches its engines.
         precision: which bundled classifier runs: ``auto`` the INT8 one where the classifier runs
             on the CPU, the CPU has fast integer dot products (VNNI, ARM dot product) and the INT8
@@ -77,6 +86,7 @@ class PipelineConfig:
     track: bool = True
     min_face: int = MIN_FACE
     classify_every: int = CLASSIFY_EVERY
+    detect_every: int = DETECT_EVERY
     cache_dir: Path | None = None
     precision: str = "auto"
 
@@ -102,8 +112,9 @@ class PipelineConfig:
         self._check_precision()
         if self.min_face < 1:
             raise ValueError(f"min_face must be 1 or more, not {self.min_face}")
-        if self.classify_every < 1:
-            raise ValueError(f"classify_every must be 1 or more, not {self.classify_every}")
+        for name in ("classify_every", "detect_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be 1 or more, not {getattr(self, name)}")
 
     def _check_precision(self) -> None:
         """Raises: ValueError, ModelError, BackendError as :class:`PipelineConfig` says."""

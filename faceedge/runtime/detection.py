@@ -34,6 +34,12 @@ class Detection:
             return ((x0 + x1) / 2, (y0 + y1) / 2)
         raise KeyError(f"this detection has no {name!r} point (it has {', '.join(self.keypoint_names)})")
 
+    def moved(self, dx: float, dy: float) -> Detection:
+        """The same face ``dx`` pixels to the right and ``dy`` down: box and keypoints, same score."""
+        x, y, w, h = self.box
+        keypoints = tuple((px + dx, py + dy) for px, py in self.keypoints)
+        return Detection((x + dx, y + dy, w, h), self.score, keypoints, self.keypoint_names)
+
 
 class FaceDetector(Protocol):
     """Finds faces in a BGR image; an empty list when there are none, never None.

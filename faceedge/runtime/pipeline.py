@@ -10,8 +10,10 @@
 One object, created once: it opens the models (checking each against its manifest) when it is
 made, not at the first frame. Per frame: detection, crops framed like the training chips, one
 batched classifier call for all faces (both heads of a two-head model), then the tracker, which
-gives each face a track id and smooths its probability and age so labels do not flicker. A
-gender-only model gives every face ``age`` and ``age_group`` None (null in JSON).
+gives each face a track id and smooths its probability and age so labels do not flicker. While
+every tracked face holds still, the detector skips every other frame and the tracker says where
+the faces are (``PipelineConfig.detect_every``; ``FrameResult.detected``). A gender-only model
+gives every face ``age`` and ``age_group`` None (null in JSON).
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from faceedge.bundled import bundled_path
 from faceedge.errors import ModelError
 from faceedge.imaging import chip_to_input
 from faceedge.runtime.classifier import GenderClassifier
-from faceedge.runtime.config import PipelineConfig
+from faceedge.runtime.config import STEADY_MOTION, PipelineConfig
 from faceedge.runtime.crop import ChipTemplate, FaceCropper
 from faceedge.runtime.detection import Detection, DetectorChoice, FaceDetector
 from faceedge.runtime.precision import open_bundled_classifier
@@ -74,7 +76,9 @@ class Face:
 
 @dataclass(frozen=True)
 class FrameResult:
-    """What the pipeline found in one frame; ``timings_ms`` holds each stage's milliseconds."""
+    """What the pipeline found in one frame; ``timings_ms`` holds each stage's milliseconds.
+    ``detected`` is False where the detector skipped the frame and the faces are where their
+    tracks expected them (see ``PipelineConfig.detect_every``)."""
 
     source: str
     frame: int
@@ -82,9 +86,15 @@ class FrameResult:
     events: tuple[TrackEvent, ...] = ()
     too_small: int = 0  # faces detected but below the minimum size, not classified
     timings_ms: dict[str, float] = field(default_factory=dict)
+    detected: bool = True
 
     def to_dict(self) -> dict:
-        return {"source": self.source, "frame": self.frame, "faces": [f.to_dict() for f in self.faces]}
+        return {
+            "source": self.source,
+            "frame": self.frame,
+            "detected": self.detected,
+            "faces": [f.to_dict() for f in self.faces],
+        }
 
 
 def open_detector(
@@ -256,14 +266,21 @@ class FacePipeline:
         return self._streams[source]
 
     def _locate(self, bgr: np.ndarray, index: int, tracker, prepared, clock: _Clock) -> _Located:
-        """Detection, the faces large enough, and the chips of those the classifier must see now."""
+        """Detection (or where the tracks expect the faces), the faces large enough, and the chips
+        of those the classifier must see now."""
         _check_frame(bgr)
         height, width = bgr.shape[:2]
+        expected = None
         if self.detector is None:
             detections = [Detection((0.0, 0.0, float(width), float(height)), 1.0, (), ())]
             kept = [0]
         else:
-            detections = self.detector.detect(bgr, prepared)
+            if tracker is not None:
+                expected = tracker.coast(index, self.config.detect_every, STEADY_MOTION)
+            if expected is None:
+                detections = self.detector.detect(bgr, prepared)
+            else:
+                detections = [seen.moved(*shift) for seen, shift in expected]
             kept = self.cropper.large_enough(detections)
         clock.lap("detect")
         boxes = np.array([_clamp(detections[i].box, width, height) for i in kept], dtype=np.float64)
@@ -278,7 +295,7 @@ class FacePipeline:
         else:
             chips = self.cropper.crops(bgr, [detections[i] for i, d in zip(kept, due) if d])
         clock.lap("crop")
-        return _Located(detections, kept, boxes, due, chips)
+        return _Located(detections, kept, boxes, due, chips, detected=expected is None)
 
     def _classify(self, located: list[_Located], clock: _Clock) -> list[_Heads]:
         """P(female) and age (None for a gender-only model) of every face of ``located``, NaN where
@@ -301,7 +318,8 @@ class FacePipeline:
         p_female, ages = heads
         events: list[TrackEvent] = []
         if tracker is not None:
-            tracked, events = tracker.update(index, found.boxes, p_female, ages)
+            details = [found.detections[i] for i in found.kept]
+            tracked, events = tracker.update(index, found.boxes, p_female, ages, details, found.detected)
             labels = [(t.gender, t.p_female, t.track, t.age) for t in tracked]
         else:
             raw_ages = [None] * len(p_female) if ages is None else [float(a) for a in ages]
@@ -325,7 +343,9 @@ class FacePipeline:
             for i, box, (gender, p, track, age) in zip(found.kept, found.boxes, labels)
         )
         too_small = len(detections) - len(found.kept)
-        return FrameResult(source, index, faces, tuple(events), too_small, dict(clock.timings))
+        return FrameResult(
+            source, index, faces, tuple(events), too_small, dict(clock.timings), found.detected
+        )
 
     def finish(self) -> list[TrackEvent]:
         """End of a source (or of all the streams): the end events of the tracks still alive; the
@@ -365,13 +385,15 @@ def _spread(values: np.ndarray, due: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class _Located:
     """One frame's detections, the indices of those large enough, their boxes, which of them the
-    classifier must see now, and those faces' chips."""
+    classifier must see now, and those faces' chips; ``detected``: False where the detections are
+    where the tracks expected the faces."""
 
     detections: list[Detection]
     kept: list[int]
     boxes: np.ndarray
     due: np.ndarray
     chips: np.ndarray
+    detected: bool = True
 
 
 class _Clock:

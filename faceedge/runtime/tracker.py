@@ -8,6 +8,9 @@ years. A track that has been seen in ``min_hits`` frames
 emits one "start" event, and one "end" event when it is dropped or the source ends: an
 access-control log gets one row per arrival, not one per frame.
 
+While every face holds still, the tracker can say where they are in the next frame (:meth:`coast`)
+so that the pipeline need not run the detector on every frame.
+
 numpy only; each frame costs O(tracks x faces).
 """
 
@@ -43,8 +46,9 @@ class TrackEvent:
     """A track started (seen in ``min_hits`` frames) or ended (dropped, or the source ended).
 
     ``frame`` and ``box`` are where the face was at that moment: for "end", the last frame it was
-    seen in and its box there. ``frames`` counts the frames the track was seen in so far. ``age``
-    (smoothed, years) and ``age_group`` are None where the classifier gives no age.
+    seen in and its box there. ``frames`` counts the frames the track was seen in so far, those
+    the detector skipped included (see :meth:`FaceTracker.coast`). ``age`` (smoothed, years) and
+    ``age_group`` are None where the classifier gives no age.
     """
 
     kind: str
@@ -87,6 +91,7 @@ class _Track:
     started: bool = False
     classified: int = 0  # the last frame whose P(female) went into the average
     age: float | None = None  # smoothed, in years; None for a model without an age output
+    detail: object = None  # what the caller gave with the face when it was last seen
 
     def predicted(self, frame: int) -> np.ndarray:
         """Where the box should be at ``frame``: the centre moves on at the track's velocity, the
@@ -164,6 +169,7 @@ class FaceTracker:
         # track id is unique across all of them.
         self._ids = ids if ids is not None else itertools.count(1)
         self._last_frame: int | None = None
+        self._last_detected: int | None = None  # the last frame whose boxes came from a detector
 
     @property
     def active(self) -> int:
@@ -184,13 +190,44 @@ class FaceTracker:
                 needed[face] = frame - track.classified >= every
         return needed
 
+    def coast(self, frame: int, every: int, motion: float) -> list[tuple[object, np.ndarray]] | None:
+        """Where the faces are expected at ``frame`` if the detector skips it, or None if it must look.
+
+        It may skip a frame that follows the previous one directly (none dropped), fewer than
+        ``every`` frames after the detector last looked, while every track has started (no new or
+        doubtful face), was seen in the previous frame (none missing) and moves less than
+        ``motion`` of its width a frame. An empty scene is steady too: a face that walks in is
+        found at most ``every - 1`` frames late. Returns, for every track, the ``detail`` it was
+        last seen with (see :meth:`update`) and the ``(dx, dy)`` pixels its box is expected to move
+        by since; give :meth:`update` the moved boxes with ``detected=False``. Changes nothing.
+        """
+        frame = int(frame)
+        if every <= 1 or self._last_detected is None or self._last_frame != frame - 1:
+            return None
+        if frame - self._last_detected >= every:
+            return None
+        for track in self._tracks:
+            steady = np.hypot(*track.velocity) < motion * track.box[2]
+            if not (track.started and track.frame == self._last_frame and steady):
+                return None
+        return [(track.detail, track.velocity * (frame - track.frame)) for track in self._tracks]
+
     def update(
-        self, frame: int, boxes: np.ndarray, p_female: np.ndarray, ages: np.ndarray | None = None
+        self,
+        frame: int,
+        boxes: np.ndarray,
+        p_female: np.ndarray,
+        ages: np.ndarray | None = None,
+        details: list | None = None,
+        detected: bool = True,
     ) -> tuple[list[TrackedFace], list[TrackEvent]]:
         """Take one frame's faces: ``boxes`` ``(n, 4)`` as (x, y, w, h) pixels, ``p_female`` ``(n,)``
         the classifier's raw outputs, ``ages`` ``(n,)`` its ages in years (None for a model without
         an age output); ``n`` may be 0. A NaN P(female) (and age) means that face was not
-        classified this frame (see :meth:`due`): its track keeps its averages.
+        classified this frame (see :meth:`due`): its track keeps its averages. ``details`` (one
+        per face, anything: the pipeline gives its detections) are kept with the tracks for
+        :meth:`coast`; ``detected`` is False where the boxes are those :meth:`coast` expected
+        rather than a detector's.
 
         Returns one ``TrackedFace`` per input face, in input order, and this frame's events: the
         "end" of tracks dropped now (their ``frame`` is earlier), then the "start" of tracks that
@@ -199,15 +236,20 @@ class FaceTracker:
         Raises:
             ValueError: ``frame`` not after the previous one (since ``finish()``), a shape that is
                 not ``(n, 4)`` and ``(n,)``, a box that is not finite, a P(female) outside [0, 1], an
-                age that is infinite or NaN where P(female) is not (or the other way round), or a
-                NaN for a face that starts a new track.
+                age that is infinite or NaN where P(female) is not (or the other way round), a
+                NaN for a face that starts a new track, or ``details`` not one per face.
         """
         boxes, p_female = _checked(boxes, p_female)
         ages = _checked_ages(ages, p_female)
+        details = [None] * len(boxes) if details is None else list(details)
+        if len(details) != len(boxes):
+            raise ValueError(f"{len(boxes)} boxes need one detail each, not {len(details)}")
         frame = int(frame)
         if self._last_frame is not None and frame <= self._last_frame:
             raise ValueError(f"frame {frame} comes after frame {self._last_frame}: frames must increase")
         self._last_frame = frame
+        if detected:
+            self._last_detected = frame
 
         # Frames may be skipped between calls: a track unseen for too long by now cannot be matched.
         events = self._drop(lambda t: self._stale(t, frame))
@@ -225,6 +267,7 @@ class FaceTracker:
                 raise ValueError(f"face {i} of frame {frame} starts a track but was not classified")
             else:
                 track = self._new_track(frame, box, float(p), age)
+            track.detail = details[i]
             if not track.started and track.hits >= self.min_hits:
                 track.started = True
                 events.append(track.event("start"))
@@ -238,7 +281,7 @@ class FaceTracker:
         """
         events = [t.event("end") for t in self._tracks if t.started]
         self._tracks = []
-        self._last_frame = None
+        self._last_frame = self._last_detected = None
         return events
 
     def _stale(self, track: _Track, frame: int) -> bool:
