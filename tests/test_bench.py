@@ -124,6 +124,10 @@ def test_the_end_to_end_comparison_runs_both_pipelines_and_the_streams(tmp_path,
     for run in runs:
         assert run["fps"] > 0 and {"decode", "detect", "crop", "classify", "draw"} <= set(run["stage_ms"])
     assert result["speedup_faceedge"] > 0 and result["speedup_faceedge_every_frame"] > 0
+    # The defaults skip the detector on frame 3, once both tracks have started; every frame skips none.
+    every = result["faceedge_every_frame"]
+    assert (every["detect_every"], every["classify_every"], every["detector_skipped"]) == (1, 1, 0)
+    assert result["faceedge"]["detector_skipped"] == 1
     assert [(s["streams"], s["frames"]) for s in result["streams"]] == [(1, 4), (2, 8)]
     json_path, md_path = tmp_path / "bench.json", tmp_path / "bench.md"
     write(report, json_path, md_path, pipeline=result)
@@ -207,8 +211,8 @@ def test_throughput_peak_share_and_speedup_of_known_timings():
 def test_the_pipeline_speedups_are_frame_rates_against_the_original_app(monkeypatch):
     import faceedge.bench.pipeline as bench_pipeline
 
-    def faceedge_fps(video, loops, limit=None, classify_every=3):
-        return {"fps": 32.0 if classify_every == 3 else 12.0}
+    def faceedge_fps(video, loops, limit=None, every_frame=False):
+        return {"fps": 12.0 if every_frame else 32.0}
 
     monkeypatch.setattr(bench_pipeline, "faceedge_fps", faceedge_fps)
     monkeypatch.setattr(bench_pipeline, "original_app_fps", lambda *args: {"fps": 8.0})

@@ -6,16 +6,17 @@ import dataclasses
 
 import pytest
 
-from faceedge.runtime.config import CLASSIFY_EVERY, MIN_FACE, PipelineConfig
+from faceedge.runtime.config import CLASSIFY_EVERY, DETECT_EVERY, MIN_FACE, PipelineConfig
 from faceedge.runtime.detection import DetectorChoice
 
 
 def test_the_defaults_are_the_bundled_models_on_the_fastest_backend():
     config = PipelineConfig()
     assert (config.model, config.backend, config.detector) == (None, "auto", DetectorChoice.short)
-    assert (config.min_face, config.classify_every, config.detect, config.track) == (
+    assert (config.min_face, config.classify_every, config.detect_every, config.detect, config.track) == (
         MIN_FACE,
         CLASSIFY_EVERY,
+        DETECT_EVERY,
         True,
         True,
     )
@@ -37,6 +38,7 @@ def test_it_is_frozen_and_stores_the_detector_as_its_choice():
         ({"min_face": -3}, "min_face must be 1 or more, not -3"),
         ({"min_face": 0}, "min_face must be 1 or more"),
         ({"classify_every": 0}, "classify_every must be 1 or more, not 0"),
+        ({"detect_every": 0}, "detect_every must be 1 or more, not 0"),
         ({"backend": "gpu"}, "unknown backend 'gpu'; choose one of auto, "),
         ({"detector": "haar"}, "unknown detector 'haar'; choose one of short, full, yunet"),
     ],
@@ -49,7 +51,7 @@ def test_a_field_out_of_range_is_a_clear_value_error(fields, message):
 
 
 def test_the_bounds_themselves_are_accepted():
-    PipelineConfig(min_score=0.0, nms_iou=1.0, min_face=1, classify_every=1)
+    PipelineConfig(min_score=0.0, nms_iou=1.0, min_face=1, classify_every=1, detect_every=1)
 
 
 @pytest.mark.parametrize("backend", ["auto", "trt-engine", "tensorrt", "cuda", "cpu"])

@@ -92,6 +92,26 @@ def test_json_without_a_path_writes_to_stdout():
     assert [f["frame"] for f in frames] == [0, 1, 2]
 
 
+@pytest.mark.parametrize(
+    ("flags", "detected", "said"),
+    [
+        ([], [True, True, True, False, True, False], "detector skipped 2 of 6 frames"),
+        (["--detect-every", "1"], [True] * 6, None),
+    ],
+)
+def test_each_json_line_says_whether_the_detector_looked_and_the_summary_counts_the_skipped_frames(
+    flags, detected, said
+):
+    command = ["run", "--source", "demo", "--no-display", "--json", "-", "--max-frames", "6", *flags]
+    result = runner.invoke(app, command)
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["detected"] for line in result.stdout.splitlines()] == detected
+    if said:
+        assert said in result.stderr
+    else:
+        assert "detector skipped" not in result.stderr
+
+
 def _write_images(folder, frame):
     folder.mkdir()
     cv2.imwrite(str(folder / "a_colour.jpg"), frame)

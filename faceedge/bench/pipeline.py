@@ -26,19 +26,24 @@ class _DrawOnly:
         pass
 
 
-def faceedge_fps(video: Path | None, loops: int, limit: int | None = None, classify_every: int = 3) -> dict:
-    """`faceedge run` headless on the video (the demo clip by default), drawing included. Its stage
-    times overlap: decoding (with the detector's resize) runs in a reader thread beside the rest."""
+def faceedge_fps(video: Path | None, loops: int, limit: int | None = None, every_frame: bool = False) -> dict:
+    """`faceedge run` headless on the video (the demo clip by default), drawing included: with its
+    defaults, or with ``every_frame`` the detector and the classifier on every face of every frame
+    (``--detect-every 1 --classify-every 1``). Its stage times overlap: decoding (with the
+    detector's resize) runs in a reader thread beside the rest."""
     open_video = (
         (lambda n: open_source(SourceSpec("demo", loop=n)))
         if video is None
         else (lambda n: open_source(SourceSpec("video", str(video), loop=n)))
     )
-    with FacePipeline(backend="cpu", classify_every=classify_every) as pipeline:
+    every = {"classify_every": 1, "detect_every": 1} if every_frame else {}
+    with FacePipeline(backend="cpu", **every) as pipeline:
         run_pipeline(open_video(1), pipeline, max_frames=30)  # warm-up
         summary = run_pipeline(open_video(loops), pipeline, display=_DrawOnly(), max_frames=limit)
     return {
-        "classify_every": classify_every,
+        "classify_every": pipeline.config.classify_every,
+        "detect_every": pipeline.config.detect_every,
+        "detector_skipped": summary.undetected,
         "frames": summary.frames,
         "fps": round(summary.fps, 1),
         "stage_ms": {k: round(v, 3) for k, v in summary.mean_ms().items()},
@@ -144,7 +149,7 @@ def pipeline_bench(
     result = {
         "video": str(video) if video else "demo clip (1280x720)",
         "faceedge": faceedge_fps(video, loops, limit),
-        "faceedge_every_frame": faceedge_fps(video, loops, limit, classify_every=1),
+        "faceedge_every_frame": faceedge_fps(video, loops, limit, every_frame=True),
     }
     if keras_model is not None:
         result["original"] = original_app_fps(video, keras_model, loops, limit)
