@@ -77,7 +77,9 @@ def test_events_give_one_start_and_one_end_per_person(tmp_path):
     assert {e["track"] for e in events if e["event"] == "start"} == {
         e["track"] for e in events if e["event"] == "end"
     }
-    assert all(e["frame"] == 89 for e in events if e["event"] == "end")  # seen to the clip's last frame
+    # Found to the last frame the detector looked at: 88, as it skips every other (odd) frame of the
+    # slowly drifting clip once both tracks have started.
+    assert all(e["frame"] == 88 for e in events if e["event"] == "end")
 
 
 def test_json_without_a_path_writes_to_stdout():

@@ -171,7 +171,7 @@ def test_backends_say_what_really_runs(pipeline):
 def test_classifying_tracked_faces_every_third_frame_calls_the_model_a_third_as_often(
     demo_frames, monkeypatch
 ):
-    with FacePipeline(backend="cpu", classify_every=3) as pipeline:
+    with FacePipeline(backend="cpu", classify_every=3, detect_every=1) as pipeline:
         batches = _count_batches(monkeypatch, pipeline.classifier.backend)
         results = [pipeline.process(frame, i, "demo") for i, frame in enumerate(demo_frames)]
     assert sum(batches) == 2 * 10  # 30 frames, 2 faces, each classified on frames 0, 3, 6, ...
@@ -241,7 +241,7 @@ def _bundled_gender():
 def test_frames_of_several_streams_share_one_classifier_call_and_keep_their_own_tracks(
     demo_frames, monkeypatch
 ):
-    with FacePipeline(backend="cpu", classify_every=1) as pipeline:
+    with FacePipeline(backend="cpu", classify_every=1, detect_every=1) as pipeline:
         batches = _count_batches(monkeypatch, pipeline.classifier.backend)
         streams = ("door", "hall", "yard")
         results = [
@@ -361,7 +361,7 @@ def test_a_tracked_faces_age_is_the_moving_average_of_its_ages(demo_frames, monk
 
 def test_a_two_head_models_age_is_kept_between_classifications_and_in_every_stream(demo_frames, monkeypatch):
     fake_age_head(monkeypatch)
-    with FacePipeline(backend="cpu", classify_every=3) as pipeline:
+    with FacePipeline(backend="cpu", classify_every=3, detect_every=1) as pipeline:
         ages = [[f.age for f in pipeline.process(frame, i).faces] for i, frame in enumerate(demo_frames[:4])]
         pipeline.finish()
         steps = [
@@ -414,6 +414,7 @@ def test_with_steady_faces_the_detector_looks_at_every_other_frame_and_the_boxes
         looked = [pipeline.process(frame, i, "demo") for i, frame in enumerate(demo_frames)]
     with FacePipeline(backend="cpu", precision="fp32") as pipeline:  # detect_every 2, the default
         calls = _count_detections(monkeypatch, pipeline.detector)
+        batches = _count_batches(monkeypatch, pipeline.classifier.backend)
         coasted = [pipeline.process(frame, i, "demo") for i, frame in enumerate(demo_frames)]
         ends = pipeline.finish()
     detected = [r.frame for r in coasted if r.detected]
@@ -421,12 +422,38 @@ def test_with_steady_faces_the_detector_looks_at_every_other_frame_and_the_boxes
     assert detected == [0, 1, 2, *range(4, 30, 2)] and len(calls) == len(detected)
     assert all(r.to_dict()["detected"] is r.detected for r in coasted)
     assert [r.frame for r in looked if r.detected] == list(range(30))
+    # Classified every third frame as ever (0, 3, 6, ...), skipped frames (3, 9, ...) included
+    assert batches == [2] * 10
     for mine, theirs in zip(coasted, looked):
         assert len(mine.faces) == 2 and [f.track for f in mine.faces] == [f.track for f in theirs.faces]
         for face, other in zip(mine.faces, theirs.faces):
             assert _iou(face.box, other.box) > 0.9  # where the detector would have found it
             assert face.score == pytest.approx(other.score, abs=0.05) and len(face.landmarks) == 6
+            # classified on the same frames from nearly the same crops (IoU > 0.9): the same labels, and
+            # a smoothed P(female) close to it (one face of the clip sits near the threshold)
+            assert face.gender == other.gender and face.p_female == pytest.approx(other.p_female, abs=0.1)
+    # The end events are where the detector last found the faces: frame 28 (it skipped 29).
     assert {e.track for e in ends} == {f.track for f in coasted[-1].faces}
+    assert {e.frame for e in ends} == {28}
+    assert [tuple(e.box) for e in ends] == [f.box for f in coasted[-2].faces]
+
+
+def test_each_stream_skips_the_detector_on_its_own(demo_frames):
+    still = [demo_frames[0]] * 6  # one stream holds still; the other's faces jump 16 px a frame
+    moving = [np.ascontiguousarray(np.roll(demo_frames[0], 16 * i, axis=1)) for i in range(6)]
+    with FacePipeline(backend="cpu", precision="fp32") as pipeline:
+        steps = [
+            pipeline.process_streams([(a, i, "door"), (b, i, "hall")])
+            for i, (a, b) in enumerate(zip(still, moving))
+        ]
+    assert [[r.detected for r in step] for step in steps] == [
+        [True, True],
+        [True, True],
+        [True, True],
+        [False, True],  # both door tracks started and hold still; the hall's move on
+        [True, True],
+        [False, True],
+    ]
 
 
 def test_the_detector_looks_at_every_frame_when_told_or_when_nothing_is_tracked(demo_frames, monkeypatch):

@@ -437,18 +437,32 @@ def test_steady_started_tracks_coast_with_their_details_and_expected_shift():
     assert tracker.coast(3, every=1, motion=0.05) is None  # 1: the detector looks at every frame
 
 
-def test_coasting_changes_nothing_and_the_detector_looks_again_after_every_frames():
+def test_a_skipped_frame_changes_no_track_and_the_detector_looks_again_after_every_frames():
     tracker = FaceTracker(min_hits=3)
     steady(tracker, 3, [box(100, 100)], details=["face"])
     ((_, shift),) = tracker.coast(3, 3, 0.05)
     ((_, again),) = tracker.coast(3, 3, 0.05)
     np.testing.assert_array_equal(shift, again)  # asking twice: the same answer, nothing changed
-    moved = np.array([box(102 + shift[0], 100 + shift[1])])
-    faces, _ = tracker.update(3, moved, np.array([np.nan]), details=["moved"], detected=False)
-    assert faces[0].hits == 4
-    assert tracker.coast(4, 3, 0.05)[0][0] == "moved"  # 2 frames since frame 2, the last detected
-    assert tracker.coast(5, 3, 0.05) is None  # frame 5 is the third after it: the detector looks
+    (face,) = tracker.skip(3)
+    assert (face.hits, face.p_female, face.gender) == (3, pytest.approx(0.8), "female")  # nothing counted
+    ((detail, shift),) = tracker.coast(4, 3, 0.05)
+    assert detail == "face"
+    np.testing.assert_allclose(shift, [2.0, 0.0])  # two frames on from frame 2, where it was last seen
+    assert tracker.coast(5, 3, 0.05) is None  # the third frame after frame 2: the detector looks
     assert tracker.coast(4, 2, 0.05) is None
+    with pytest.raises(ValueError, match="frame 3 comes after frame 3"):
+        tracker.skip(3)
+
+
+def test_after_skipped_frames_the_track_is_matched_and_ends_where_it_was_last_seen():
+    tracker = FaceTracker(min_hits=3, max_missed=2)
+    steady(tracker, 3, [box(100, 100)])
+    tracker.skip(3)
+    faces, _ = step(tracker, 4, [box(104, 100)])  # found again, two frames on from frame 2
+    assert faces[0].track == 1 and faces[0].hits == 4
+    tracker.skip(5)
+    _, events = step(tracker, 8, [])  # gone: ended, at the last frame a detector found it in
+    assert [(e.kind, e.frame, e.box, e.frames) for e in events] == [("end", 4, (104.0, 100.0, 60.0, 60.0), 4)]
 
 
 @pytest.mark.parametrize(
@@ -456,14 +470,14 @@ def test_coasting_changes_nothing_and_the_detector_looks_again_after_every_frame
     [
         ("a track not started yet", lambda t: steady(t, 2, [box(100, 100)]), 2),
         (
-            "a face the detector did not find in the last frame",
+            "a face the detector did not find the last time it looked",
             lambda t: (
                 steady(t, 3, [box(100, 100), box(400, 100)]),
                 t.update(3, np.array([box(103, 100)]), np.array([0.8])),
             ),
             4,
         ),
-        ("frames dropped since the last one", lambda t: steady(t, 3, [box(100, 100)]), 5),
+        ("frames dropped since the last one", lambda t: steady(t, 3, [box(100, 100)]), 4),
         (
             "a face moving faster than motion x its width a frame",
             lambda t: [t.update(f, np.array([box(100 + 4 * f, 100)]), np.array([0.8])) for f in range(3)],
@@ -476,14 +490,15 @@ def test_coasting_changes_nothing_and_the_detector_looks_again_after_every_frame
 def test_the_detector_must_look_at(why, setup, frame):
     tracker = FaceTracker(min_hits=3)
     setup(tracker)
-    assert tracker.coast(frame, every=2, motion=0.05) is None, why
+    # every=10: none of these is refused for the detector having skipped too many frames already
+    assert tracker.coast(frame, every=10, motion=0.05) is None, why
 
 
 def test_an_empty_scene_is_steady_and_a_face_walking_in_is_found_at_the_next_look():
     tracker = FaceTracker(min_hits=1)
     tracker.update(0, np.empty((0, 4)), np.empty(0))
     assert tracker.coast(1, 2, 0.05) == []  # nothing there: frame 1 may be skipped
-    tracker.update(1, np.empty((0, 4)), np.empty(0), detected=False)
+    assert tracker.skip(1) == []
     assert tracker.coast(2, 2, 0.05) is None  # the detector looks at frame 2 and finds the newcomer
     tracker.update(2, np.array([box(100, 100)]), np.array([0.8]), details=["newcomer"])
     assert tracker.coast(3, 2, 0.05)[0][0] == "newcomer"
@@ -493,3 +508,16 @@ def test_details_must_be_one_per_face():
     tracker = FaceTracker()
     with pytest.raises(ValueError, match="2 boxes need one detail each, not 1"):
         tracker.update(0, np.array([box(0, 0), box(100, 0)]), np.array([0.5, 0.5]), details=["one"])
+
+
+def test_a_skipped_frames_classifications_go_into_the_tracks_averages_in_coasts_order():
+    tracker = FaceTracker(min_hits=3, smoothing=0.5)
+    steady(tracker, 3, [box(100, 100), box(400, 100)])  # both at 0.8
+    faces = tracker.skip(3, np.array([0.2, np.nan]), np.array([30.0, np.nan]))
+    assert [f.p_female for f in faces] == [pytest.approx(0.5), pytest.approx(0.8)]  # 0.5 x 0.2 + 0.5 x 0.8
+    assert faces[0].age == 30.0 and faces[1].age is None  # the first age a track gets is its own
+    assert tracker.due(4, np.array([box(104, 100), box(404, 100)]), every=2).tolist() == [False, True]
+    with pytest.raises(ValueError, match="2 tracks need one P\\(female\\) each, not 1"):
+        tracker.skip(4, np.array([0.5]))
+    with pytest.raises(ValueError, match="probabilities in"):
+        tracker.skip(4, np.array([1.5, 0.5]))

@@ -59,10 +59,11 @@ class PipelineConfig:
             faces at once) and keep its smoothed probability in between; 1 classifies every face
             of every frame. Without tracking every face of every frame is classified.
         detect_every: with tracking, the detector may skip frames, looking at least every this
-            many frames, while every tracked face holds still (started, seen in the frame before,
-            moving under 5 % of its width a frame; frames dropped by a live source make it look
-            again). The faces of a skipped frame are where their tracks expect them, and each
-            ``FrameResult`` says whether the detector looked. 1 runs the detector on every frame.
+            many frames, while every tracked face holds still (started, found the last time the
+            detector looked, moving under 5 % of its width a frame; frames dropped by a live source
+            make it look again). The faces of a skipped frame are where their tracks expect them,
+            classified as ``classify_every`` says; each ``FrameResult`` says whether the detector
+            looked. 1 runs the detector on every frame.
         cache_dir: where the TensorRT provider caches its engines.
         precision: which bundled classifier runs: ``auto`` the INT8 one where the classifier runs
             on the CPU, the CPU has fast integer dot products (VNNI, ARM dot product) and the INT8

@@ -112,13 +112,19 @@ def gpu_findings() -> list[Finding]:
 def _backends() -> list[Finding]:
     """Open the bundled classifier on every ONNX Runtime backend and run one image through it; for
     the native engine, find TensorRT and the GPU that an engine would be built for; for Keras, find
-    TensorFlow."""
+    TensorFlow. The ONNX Runtime checks run side by side, each in its own child, so that all of them
+    end within one :data:`TRY_BACKEND_TIMEOUT_S` however many are stuck."""
+    from concurrent.futures import ThreadPoolExecutor
+
     from faceedge.runtime.backends import BACKENDS
 
+    onnx = [kind.name for kind in BACKENDS.values() if kind.artifact_suffix == ".onnx"]
+    with ThreadPoolExecutor(max_workers=max(len(onnx), 1)) as pool:
+        tried = dict(zip(onnx, pool.map(try_backend, onnx)))
     found = []
     for kind in BACKENDS.values():
         if kind.artifact_suffix == ".onnx":
-            found.append(try_backend(kind.name))
+            found.append(tried[kind.name])
         elif kind.artifact_suffix == ".keras":
             found.append(_keras_found(kind.name))
         else:
@@ -141,7 +147,7 @@ except Exception as exc:
 print(json.dumps(result))
 """
 # The TensorRT provider builds its engine at the first run, which can take minutes on a new GPU;
-# under scripts/gpu_check.sh's 300 s limit for the whole doctor step.
+# under scripts/gpu_check.sh's 300 s limit for the whole doctor step (the checks run side by side).
 TRY_BACKEND_TIMEOUT_S = 240
 
 
@@ -155,6 +161,7 @@ def try_backend(name: str) -> Finding:
             [sys.executable, "-c", _TRY_BACKEND, name],
             capture_output=True,
             text=True,
+            errors="replace",  # a native library may write bytes that are not UTF-8
             timeout=TRY_BACKEND_TIMEOUT_S,
         )
     except subprocess.TimeoutExpired:  # its str() would quote the whole child script

@@ -12,8 +12,8 @@ made, not at the first frame. Per frame: detection, crops framed like the traini
 batched classifier call for all faces (both heads of a two-head model), then the tracker, which
 gives each face a track id and smooths its probability and age so labels do not flicker. While
 every tracked face holds still, the detector skips every other frame and the tracker says where
-the faces are (``PipelineConfig.detect_every``; ``FrameResult.detected``). A gender-only model
-gives every face ``age`` and ``age_group`` None (null in JSON).
+the faces are (``PipelineConfig.detect_every``; ``FrameResult.detected``).
+A gender-only model gives every face ``age`` and ``age_group`` None (null in JSON).
 """
 
 from __future__ import annotations
@@ -84,7 +84,7 @@ class FrameResult:
     frame: int
     faces: tuple[Face, ...]
     events: tuple[TrackEvent, ...] = ()
-    too_small: int = 0  # faces detected but below the minimum size, not classified
+    too_small: int = 0  # faces detected but below the minimum size, not classified (0 if not detected)
     timings_ms: dict[str, float] = field(default_factory=dict)
     detected: bool = True
 
@@ -224,7 +224,9 @@ class FacePipeline:
         self, bgr: np.ndarray, frame: int | None = None, source: str = "frame", prepared=None
     ) -> FrameResult:
         """The faces in one BGR uint8 frame ``(h, w, 3)``. ``frame`` defaults to a running count;
-        ``prepared`` is :meth:`prepare`'s result for this frame, where it was made ahead.
+        give a stream's real frame indices instead where frames may be dropped, so that the gaps
+        show (the detector looks again after a gap). ``prepared`` is :meth:`prepare`'s result for
+        this frame, where it was made ahead.
 
         Raises:
             ValueError: ``bgr`` is not a BGR uint8 image ``(h, w, 3)`` with pixels (None, what a
@@ -266,8 +268,8 @@ class FacePipeline:
         return self._streams[source]
 
     def _locate(self, bgr: np.ndarray, index: int, tracker, prepared, clock: _Clock) -> _Located:
-        """Detection (or where the tracks expect the faces), the faces large enough, and the chips
-        of those the classifier must see now."""
+        """Detection (or, on a frame the detector skips, the tracks' faces where they are expected),
+        the faces large enough, and the chips of those the classifier must see now."""
         _check_frame(bgr)
         height, width = bgr.shape[:2]
         expected = None
@@ -279,9 +281,10 @@ class FacePipeline:
                 expected = tracker.coast(index, self.config.detect_every, STEADY_MOTION)
             if expected is None:
                 detections = self.detector.detect(bgr, prepared)
-            else:
+                kept = self.cropper.large_enough(detections)
+            else:  # faces of tracks, each large enough when it was last seen, and as large now
                 detections = [seen.moved(*shift) for seen, shift in expected]
-            kept = self.cropper.large_enough(detections)
+                kept = list(range(len(detections)))
         clock.lap("detect")
         boxes = np.array([_clamp(detections[i].box, width, height) for i in kept], dtype=np.float64)
         boxes = boxes.reshape(-1, 4)
@@ -318,8 +321,11 @@ class FacePipeline:
         p_female, ages = heads
         events: list[TrackEvent] = []
         if tracker is not None:
-            details = [found.detections[i] for i in found.kept]
-            tracked, events = tracker.update(index, found.boxes, p_female, ages, details, found.detected)
+            if found.detected:
+                details = [found.detections[i] for i in found.kept]
+                tracked, events = tracker.update(index, found.boxes, p_female, ages, details)
+            else:  # the faces are the tracks', in their order
+                tracked = tracker.skip(index, p_female, ages)
             labels = [(t.gender, t.p_female, t.track, t.age) for t in tracked]
         else:
             raw_ages = [None] * len(p_female) if ages is None else [float(a) for a in ages]

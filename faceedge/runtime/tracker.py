@@ -8,8 +8,8 @@ years. A track that has been seen in ``min_hits`` frames
 emits one "start" event, and one "end" event when it is dropped or the source ends: an
 access-control log gets one row per arrival, not one per frame.
 
-While every face holds still, the tracker can say where they are in the next frame (:meth:`coast`)
-so that the pipeline need not run the detector on every frame.
+While every face holds still, the tracker can say where the faces are in the next frame
+(:meth:`coast`), so that the pipeline need not run the detector on every frame (:meth:`skip`).
 
 numpy only; each frame costs O(tracks x faces).
 """
@@ -46,9 +46,9 @@ class TrackEvent:
     """A track started (seen in ``min_hits`` frames) or ended (dropped, or the source ended).
 
     ``frame`` and ``box`` are where the face was at that moment: for "end", the last frame it was
-    seen in and its box there. ``frames`` counts the frames the track was seen in so far, those
-    the detector skipped included (see :meth:`FaceTracker.coast`). ``age`` (smoothed, years) and
-    ``age_group`` are None where the classifier gives no age.
+    seen in and its box there. ``frames`` counts the frames the track was seen in so far. Frames
+    the detector skipped (:meth:`FaceTracker.skip`) count for none of these. ``age`` (smoothed,
+    years) and ``age_group`` are None where the classifier gives no age.
     """
 
     kind: str
@@ -91,7 +91,7 @@ class _Track:
     started: bool = False
     classified: int = 0  # the last frame whose P(female) went into the average
     age: float | None = None  # smoothed, in years; None for a model without an age output
-    detail: object = None  # what the caller gave with the face when it was last seen
+    detail: object = None  # what the caller gave with the face in the frame it was last seen in
 
     def predicted(self, frame: int) -> np.ndarray:
         """Where the box should be at ``frame``: the centre moves on at the track's velocity, the
@@ -169,7 +169,7 @@ class FaceTracker:
         # track id is unique across all of them.
         self._ids = ids if ids is not None else itertools.count(1)
         self._last_frame: int | None = None
-        self._last_detected: int | None = None  # the last frame whose boxes came from a detector
+        self._last_detected: int | None = None  # the last frame given to update (not skipped)
 
     @property
     def active(self) -> int:
@@ -193,13 +193,14 @@ class FaceTracker:
     def coast(self, frame: int, every: int, motion: float) -> list[tuple[object, np.ndarray]] | None:
         """Where the faces are expected at ``frame`` if the detector skips it, or None if it must look.
 
-        It may skip a frame that follows the previous one directly (none dropped), fewer than
-        ``every`` frames after the detector last looked, while every track has started (no new or
-        doubtful face), was seen in the previous frame (none missing) and moves less than
-        ``motion`` of its width a frame. An empty scene is steady too: a face that walks in is
-        found at most ``every - 1`` frames late. Returns, for every track, the ``detail`` it was
-        last seen with (see :meth:`update`) and the ``(dx, dy)`` pixels its box is expected to move
-        by since; give :meth:`update` the moved boxes with ``detected=False``. Changes nothing.
+        The detector may skip a frame that follows the previous one directly (none dropped; give
+        frames their real indices), fewer than ``every`` frames after the last frame it looked at,
+        while every track has started (no new or doubtful face), was found in that frame (none
+        missing) and moves less than ``motion`` of its width a frame. An empty scene is steady too:
+        a face that walks in is found at most ``every - 1`` frames late, and so is a cut to another
+        picture. Returns, for every track, the ``detail`` it was last seen with (see :meth:`update`)
+        and the ``(dx, dy)`` pixels its box is expected to have moved by since. Changes nothing:
+        :meth:`skip` then takes the frame.
         """
         frame = int(frame)
         if every <= 1 or self._last_detected is None or self._last_frame != frame - 1:
@@ -208,9 +209,37 @@ class FaceTracker:
             return None
         for track in self._tracks:
             steady = np.hypot(*track.velocity) < motion * track.box[2]
-            if not (track.started and track.frame == self._last_frame and steady):
+            if not (track.started and track.frame == self._last_detected and steady):
                 return None
         return [(track.detail, track.velocity * (frame - track.frame)) for track in self._tracks]
+
+    def skip(
+        self, frame: int, p_female: np.ndarray | None = None, ages: np.ndarray | None = None
+    ) -> list[TrackedFace]:
+        """The detector skipped ``frame``, as :meth:`coast` allowed: every track's face, in
+        :meth:`coast`'s order. ``p_female`` and ``ages`` are the classifier's outputs for those
+        faces, in that order (NaN where not classified, see :meth:`due`; None: none classified),
+        and go into the tracks' averages as :meth:`update` would take them. Nothing is matched,
+        counted or ended: the tracks stay where they were last seen, and the next :meth:`update`
+        takes them on from there.
+
+        Raises:
+            ValueError: ``frame`` not after the previous one, or outputs that are not one per track
+                (or not as :meth:`update` takes them).
+        """
+        frame = int(frame)
+        if p_female is None:
+            p_female = np.full(len(self._tracks), np.nan)
+        _, p_female = _checked(np.zeros((len(p_female), 4)), p_female)
+        ages = _checked_ages(ages, p_female)
+        if len(p_female) != len(self._tracks):
+            raise ValueError(f"{len(self._tracks)} tracks need one P(female) each, not {len(p_female)}")
+        if self._last_frame is not None and frame <= self._last_frame:
+            raise ValueError(f"frame {frame} comes after frame {self._last_frame}: frames must increase")
+        self._last_frame = frame
+        for i, track in enumerate(self._tracks):
+            self._classified(track, frame, float(p_female[i]), None if ages is None else float(ages[i]))
+        return [TrackedFace(t.id, t.p_female, t.gender, t.hits, t.age) for t in self._tracks]
 
     def update(
         self,
@@ -219,15 +248,13 @@ class FaceTracker:
         p_female: np.ndarray,
         ages: np.ndarray | None = None,
         details: list | None = None,
-        detected: bool = True,
     ) -> tuple[list[TrackedFace], list[TrackEvent]]:
         """Take one frame's faces: ``boxes`` ``(n, 4)`` as (x, y, w, h) pixels, ``p_female`` ``(n,)``
         the classifier's raw outputs, ``ages`` ``(n,)`` its ages in years (None for a model without
         an age output); ``n`` may be 0. A NaN P(female) (and age) means that face was not
         classified this frame (see :meth:`due`): its track keeps its averages. ``details`` (one
         per face, anything: the pipeline gives its detections) are kept with the tracks for
-        :meth:`coast`; ``detected`` is False where the boxes are those :meth:`coast` expected
-        rather than a detector's.
+        :meth:`coast`.
 
         Returns one ``TrackedFace`` per input face, in input order, and this frame's events: the
         "end" of tracks dropped now (their ``frame`` is earlier), then the "start" of tracks that
@@ -247,9 +274,7 @@ class FaceTracker:
         frame = int(frame)
         if self._last_frame is not None and frame <= self._last_frame:
             raise ValueError(f"frame {frame} comes after frame {self._last_frame}: frames must increase")
-        self._last_frame = frame
-        if detected:
-            self._last_detected = frame
+        self._last_frame = self._last_detected = frame
 
         # Frames may be skipped between calls: a track unseen for too long by now cannot be matched.
         events = self._drop(lambda t: self._stale(t, frame))
@@ -331,6 +356,11 @@ class FaceTracker:
         weight = 1.0 if track.hits == 1 else _VELOCITY_WEIGHT
         track.velocity = weight * step + (1 - weight) * track.velocity
         track.box, track.frame, track.hits = box.copy(), frame, track.hits + 1
+        self._classified(track, frame, p, age)
+
+    def _classified(self, track: _Track, frame: int, p: float, age: float | None) -> None:
+        """Fold one classification of the track's face into its averages and label; a NaN ``p``
+        (not classified this frame) changes nothing."""
         if np.isnan(p):  # not classified this frame: the average stands
             return
         track.classified = frame

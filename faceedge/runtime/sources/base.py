@@ -31,7 +31,8 @@ class Frame:
     """One image from a source.
 
     ``index`` counts from 0 in its source: delivered images for an image source, frames read for a
-    video or a live source (so the gaps in a live source's indices are the frames it dropped).
+    video or a live source (so the gaps in a live source's indices are the frames it dropped, and
+    each failed read of a stream that reconnects leaves one).
     ``source`` is the image's own path, the video's path, the source's name for a live source, or
     ``"demo"``; ``timestamp`` is the ``time.monotonic()`` at which it was read.
     """

@@ -255,6 +255,9 @@ class LiveSource(FrameSource):
                 if failures == 0:
                     down_since = time.monotonic()
                 failures += 1
+                # A failed read is a frame lost: the indices after a reconnection leave a gap, as for
+                # dropped frames, so that the tracker knows the picture may have changed.
+                index += 1
                 # None once closed: the loop ends
                 capture = self._reconnect(failures, down_since, reader.stopping)
         finally:
