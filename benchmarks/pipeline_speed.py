@@ -43,7 +43,7 @@ def pipeline_fps(
         "model": model or f"bundled, --precision auto ({precision} here)",
         "classify_every": every,
         "detect_every": detect_every,
-        "detector_skipped": round(summary.undetected / max(summary.frames, 1), 3),
+        "detector_skipped": round(summary.detector_skipped / max(summary.frames, 1), 3),
         "backends": backends,
         "frames": summary.frames,
         "faces_per_frame": round(summary.faces / max(summary.frames, 1), 2),
@@ -97,7 +97,7 @@ def main() -> None:
     parser.add_argument("--backend", default="cpu")
     parser.add_argument("--classify-every", type=int, nargs="*", default=[1, 3])
     parser.add_argument("--detect-every", type=int, nargs="*", default=[2, 1])
-    parser.add_argument("--repeats", type=int, default=3, help="runs of each configuration, interleaved")
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each configuration, interleaved")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(message)s")

@@ -454,6 +454,18 @@ def test_each_stream_skips_the_detector_on_its_own(demo_frames):
         [True, True],
         [False, True],
     ]
+    with FacePipeline(backend="cpu", precision="fp32") as pipeline:  # the door alone
+        alone = [pipeline.process(frame, i, "door") for i, frame in enumerate(still)]
+    for step, single in zip(steps, alone):  # the same faces, labels and tracks as on its own
+        door = step[0]
+        assert door.detected == single.detected
+        assert [f.box for f in door.faces] == [f.box for f in single.faces]
+        for mine, its in zip(door.faces, single.faces):  # classified in another batch: float noise
+            assert (mine.p_female, mine.age) == (
+                pytest.approx(its.p_female, abs=1e-4),
+                pytest.approx(its.age, abs=1e-2),
+            )
+        assert len({f.track for f in door.faces}) == 2
 
 
 def test_the_detector_looks_at_every_frame_when_told_or_when_nothing_is_tracked(demo_frames, monkeypatch):

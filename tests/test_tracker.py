@@ -517,7 +517,25 @@ def test_a_skipped_frames_classifications_go_into_the_tracks_averages_in_coasts_
     assert [f.p_female for f in faces] == [pytest.approx(0.5), pytest.approx(0.8)]  # 0.5 x 0.2 + 0.5 x 0.8
     assert faces[0].age == 30.0 and faces[1].age is None  # the first age a track gets is its own
     assert tracker.due(4, np.array([box(104, 100), box(404, 100)]), every=2).tolist() == [False, True]
-    with pytest.raises(ValueError, match="2 tracks need one P\\(female\\) each, not 1"):
+    with pytest.raises(ValueError, match=r"2 tracks need p_female of shape \(2,\), not \(1,\)"):
         tracker.skip(4, np.array([0.5]))
     with pytest.raises(ValueError, match="probabilities in"):
         tracker.skip(4, np.array([1.5, 0.5]))
+
+
+def test_the_detector_never_skips_so_long_that_its_tracks_would_be_lost():
+    tracker = FaceTracker(min_hits=3, max_missed=4)
+    steady(tracker, 3, [box(100, 100)])
+    for frame in range(3, 7):  # 4 frames skipped in a row: max_missed
+        assert tracker.coast(frame, every=20, motion=0.05) is not None
+        tracker.skip(frame)
+    assert tracker.coast(7, every=20, motion=0.05) is None  # one more and frame 2's track would go
+    faces, events = step(tracker, 7, [box(107, 100)])
+    assert faces[0].track == 1 and events == []  # found again, the same track
+
+
+def test_due_tracks_says_which_tracks_faces_are_due_in_coasts_order():
+    tracker = FaceTracker(min_hits=1)
+    tracker.update(0, np.array([box(100, 100)]), np.array([0.8]))
+    tracker.update(1, np.array([box(100, 100), box(400, 100)]), np.array([np.nan, 0.8]))
+    assert tracker.due_tracks(3, every=3).tolist() == [True, False]  # classified at 0 and at 1

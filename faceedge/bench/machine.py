@@ -1,5 +1,5 @@
-"""The machine a benchmark ran on, and its FP32 compute peak measured in the same run: the faster of
-numpy's and ONNX Runtime's matrix products."""
+"""The machine a benchmark ran on, and its compute peaks measured in the same run: FP32, the faster
+of numpy's and ONNX Runtime's matrix products; INT8, ONNX Runtime's integer matrix product."""
 
 from __future__ import annotations
 
@@ -84,25 +84,39 @@ def matrix_products(size: int = PEAK_SIZE) -> dict[str, Callable[[], object]]:
     return products
 
 
-def _onnxruntime_matmul(b: np.ndarray):
-    """An ONNX Runtime CPU session of one MatMul ``a @ b``, built in memory, ``b`` a constant as a
-    model's weights are (ONNX Runtime packs it once, as it does theirs); None without onnx or
-    onnxruntime (logged)."""
+def integer_products(size: int = PEAK_SIZE) -> dict[str, Callable[[], object]]:
+    """ONNX Runtime's integer matrix product (MatMulInteger: uint8 activations times int8 weights,
+    as the bundled INT8 classifier computes), ``size`` x ``size``, by name; empty without onnx or
+    onnxruntime. Its multiply-adds count as two operations each, as a model's FLOPs do."""
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, 256, (size, size), dtype=np.uint8)
+    b = rng.integers(-128, 128, (size, size), dtype=np.int8)
+    session = _onnxruntime_matmul(b, "MatMulInteger")
+    return {} if session is None else {"onnxruntime": lambda: session.run(None, {"a": a})}
+
+
+def _onnxruntime_matmul(b: np.ndarray, op: str = "MatMul"):
+    """An ONNX Runtime CPU session of one ``op`` (MatMul, or MatMulInteger for uint8 ``a`` and int8
+    ``b``) of ``a`` and ``b``, built in memory, ``b`` a constant as a model's weights are (ONNX
+    Runtime packs it once, as it does theirs); None without onnx or onnxruntime (logged)."""
     try:
         import onnxruntime as ort
         from onnx import TensorProto, helper, numpy_helper
     except ImportError as exc:
-        log.info("FP32 peak: numpy alone (%s)", exc)
+        log.info("%s peak: not measured with ONNX Runtime (%s)", op, exc)
         return None
     rows, cols = b.shape
+    types = (
+        (TensorProto.FLOAT, TensorProto.FLOAT) if op == "MatMul" else (TensorProto.UINT8, TensorProto.INT32)
+    )
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["a", "b"], ["c"])],
+        [helper.make_node(op, ["a", "b"], ["c"])],
         "peak",
-        [helper.make_tensor_value_info("a", TensorProto.FLOAT, [rows, rows])],
-        [helper.make_tensor_value_info("c", TensorProto.FLOAT, [rows, cols])],
+        [helper.make_tensor_value_info("a", types[0], [rows, rows])],
+        [helper.make_tensor_value_info("c", types[1], [rows, cols])],
         [numpy_helper.from_array(b, "b")],
     )
-    # An opset and IR version any supported ONNX Runtime runs; MatMul has not changed since 13.
+    # An opset and IR version any supported ONNX Runtime runs; neither op has changed since 13.
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = min(model.ir_version, 8)
     return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
@@ -126,16 +140,32 @@ def fp32_peak(
     """The CPU's FP32 peak: the higher rate of the matrix products at hand (:func:`matrix_products`,
     or ``products``), named after the one that set it."""
     products = matrix_products(size) if products is None else products
+    return _fastest(products, f"float32 {size}x{size} matrix product", size, repeats)
+
+
+def int8_peak(
+    size: int = PEAK_SIZE, repeats: int = 5, products: dict[str, Callable[[], object]] | None = None
+) -> PeakMeasurement | None:
+    """The CPU's INT8 peak in GOP/s (in ``gflops``): the integer matrix product at hand
+    (:func:`integer_products`, or ``products``); None where there is none."""
+    products = integer_products(size) if products is None else products
+    if not products:
+        return None
+    return _fastest(products, f"uint8 x int8 {size}x{size} matrix product", size, repeats)
+
+
+def _fastest(
+    products: dict[str, Callable[[], object]], what: str, size: int, repeats: int
+) -> PeakMeasurement:
     rates = {name: best_rate(product, size, repeats) for name, product in products.items()}
     best = max(rates, key=rates.__getitem__)
-    return PeakMeasurement(
-        rates[best], f"{best} float32 {size}x{size} matrix product, best of {repeats}", rates
-    )
+    return PeakMeasurement(rates[best], f"{best} {what}, best of {repeats}", rates)
 
 
-def machine_record(peak: PeakMeasurement) -> dict:
-    """Where the numbers come from: platform, CPU and flags, cores, GPUs, library versions, the peak
-    (the higher of the matrix products, ``peak_measured_with`` naming it, each one's rate beside)."""
+def machine_record(peak: PeakMeasurement, int8: PeakMeasurement | None = None) -> dict:
+    """Where the numbers come from: platform, CPU and flags, cores, GPUs, library versions, the FP32
+    peak (the higher of the matrix products, ``peak_measured_with`` naming it, each one's rate
+    beside) and the INT8 peak where one was measured (``int8_peak_gops``, ``int8_peak_measured_with``)."""
     from faceedge.runtime.doctor import gpu_findings
 
     cpu, flags = cpu_description()
@@ -150,4 +180,9 @@ def machine_record(peak: PeakMeasurement) -> dict:
         "fp32_peak_gflops": round(peak.gflops, 1),
         "peak_measured_with": peak.measured_with,
         "fp32_peak_gflops_by_product": {name: round(rate, 1) for name, rate in peak.rates.items()},
+        **(
+            {}
+            if int8 is None
+            else {"int8_peak_gops": round(int8.gflops, 1), "int8_peak_measured_with": int8.measured_with}
+        ),
     }

@@ -43,7 +43,7 @@ def faceedge_fps(video: Path | None, loops: int, limit: int | None = None, every
     return {
         "classify_every": pipeline.config.classify_every,
         "detect_every": pipeline.config.detect_every,
-        "detector_skipped": summary.undetected,
+        "detector_skipped": summary.detector_skipped,
         "frames": summary.frames,
         "fps": round(summary.fps, 1),
         "stage_ms": {k: round(v, 3) for k, v in summary.mean_ms().items()},

@@ -8,7 +8,7 @@ from pathlib import Path
 from faceedge.bench.run import BenchReport, EngineResult
 
 KERAS_ROWS = ("keras-predict", "keras-call", "keras-tf-function")
-CAPPED = "100 % (capped)"  # the peak cell of an FP32 row that read more than the measured peak
+CAPPED = "100 % (capped)"  # the peak cell of a row that read more than its measured peak
 
 
 def records(report: BenchReport) -> dict:
@@ -55,13 +55,13 @@ def records(report: BenchReport) -> dict:
 
 
 def peak_share(report: BenchReport, r: EngineResult, timing) -> tuple[float | None, bool]:
-    """The share of the CPU's FP32 peak that ``r`` computes at ``timing`` (None for a GPU row or
-    without a FLOP count), and whether it was capped. FP32 arithmetic cannot outrun the FP32 peak,
-    so an FP32 row over 1 means the peak was measured low (a busy moment, a BLAS held to an older
-    kernel): it is reported as 1, flagged, never as more. An INT8 row is not FP32 arithmetic, and
-    its share of the FP32 peak may pass 1."""
+    """The share of the CPU's peak for ``r``'s arithmetic (INT8 or FP32) that ``r`` computes at
+    ``timing`` (None where there is none, see :meth:`BenchReport.peak_fraction`), and whether it was
+    capped. No row can outrun the peak of its own arithmetic, so a row over 1 means that peak was
+    measured low (a busy moment, a BLAS held to an older kernel): it is reported as 1, flagged,
+    never as more."""
     fraction = report.peak_fraction(r, timing) if timing is not None else None
-    if fraction is not None and r.precision == "fp32" and fraction > 1:
+    if fraction is not None and fraction > 1:
         return 1.0, True
     return fraction, False
 
@@ -85,6 +85,13 @@ def _peak_words(machine: dict) -> str:
     what = machine.get("peak_measured_with")
     details = ", ".join(part for part in (what, beside) if part)
     return f"{machine['fp32_peak_gflops']} GFLOP/s" + (f" ({details})" if details else "")
+
+
+def _int8_words(machine: dict) -> str:
+    """The INT8 peak and what set it, with the separator after it; empty where none was measured."""
+    if not machine.get("int8_peak_gops"):
+        return ""
+    return f"INT8 peak: {machine['int8_peak_gops']} GOP/s ({machine['int8_peak_measured_with']}); "
 
 
 def _round(value: float | None, digits: int = 4) -> float | None:
@@ -141,10 +148,9 @@ def markdown(report: BenchReport) -> str:
     lines = [
         f"Machine: {m['cpu']}, {m['cpus']} CPUs ({', '.join(m['cpu_flags']) or 'no AVX flags'}); "
         f"GPU: {', '.join(m['gpus']) or 'none'}; {m['platform']}.",
-        f"FP32 peak measured in this run: {_peak_words(m)}; "
-        f"model: {report.flops_per_image:,} FLOPs per image; {report.images} test images."
-        if report.flops_per_image
-        else f"FP32 peak measured in this run: {_peak_words(m)}; {report.images} test images.",
+        f"FP32 peak measured in this run: {_peak_words(m)}; {_int8_words(m)}"
+        + (f"model: {report.flops_per_image:,} FLOPs per image; " if report.flops_per_image else "")
+        + f"{report.images} test images.",
         "Libraries: " + ", ".join(f"{k} {v}" for k, v in m["libraries"].items()) + ".",
         "Providers really used: "
         + "; ".join(f"{r.label}: {r.providers}" for r in report.results if r.status == "ok")
@@ -154,9 +160,10 @@ def markdown(report: BenchReport) -> str:
         "are measured apart from the timed calls, which return every output the model gives. "
         "Throughput is images over the total time of the timed calls; p95 and p99 are left out (–) "
         "where too few calls were made for them to mean more than the slowest call. The peak share "
-        "is of the CPU's FP32 peak (the faster of the matrix products measured), for CPU rows only; "
-        f'an FP32 row that reads more than that peak is shown as "{CAPPED}" (the peak was measured '
-        "low: FP32 arithmetic cannot outrun it), never over 100 %; an INT8 row may pass it.",
+        "is of the CPU's peak for the row's arithmetic, for CPU rows only: the FP32 peak (the faster "
+        "of the matrix products measured) for FP32 rows, the INT8 peak (ONNX Runtime's integer "
+        f'matrix product) for INT8 rows; a row that reads more than its peak is shown as "{CAPPED}" '
+        "(the peak was measured low: no arithmetic outruns its own peak), never over 100 %.",
         "",
         "| " + " | ".join(header) + " |",
         "| " + " | ".join("---" for _ in header) + " |",

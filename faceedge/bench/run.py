@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from faceedge.bench.engines import ENGINES, BenchInputs, Engine, Skipped
-from faceedge.bench.machine import fp32_peak, machine_record
+from faceedge.bench.machine import fp32_peak, int8_peak, machine_record
 from faceedge.bench.timing import MAX_SECONDS, Timing, time_calls
 from faceedge.evaluate.metrics import mean_absolute_error
 
@@ -51,11 +51,14 @@ class BenchReport:
     results: list[EngineResult]
 
     def peak_fraction(self, result: EngineResult, timing: Timing) -> float | None:
-        """The share of the CPU's measured FP32 peak that ``timing``'s throughput computes; None for
-        a GPU row (its peak is not this one) or without a FLOP count."""
-        if not self.flops_per_image or result.device != "cpu":
+        """The share of the CPU's measured peak for the row's arithmetic that ``timing``'s
+        throughput computes: the INT8 peak for an INT8 row, the FP32 peak for the others; None for
+        a GPU row (its peak is not this one), without a FLOP count, or for an INT8 row where no
+        INT8 peak was measured."""
+        peak = self.machine.get("int8_peak_gops" if result.precision == "int8" else "fp32_peak_gflops")
+        if not self.flops_per_image or result.device != "cpu" or not peak:
             return None
-        return self.flops_per_image * timing.images_per_s / (self.machine["fp32_peak_gflops"] * 1e9)
+        return self.flops_per_image * timing.images_per_s / (peak * 1e9)
 
     def speedups(self, result: EngineResult, batch: int) -> dict[str, float]:
         """How many times faster ``result`` is than each Keras row at ``batch`` (p50 latency)."""
@@ -185,8 +188,8 @@ def run_bench(
     """
     keras_model = Path(keras_model)
     split_file = Path(split_file) if split_file else keras_model.parent / "split.csv"
-    log.info("measuring this machine's FP32 peak")
-    peaks = [fp32_peak()]
+    log.info("measuring this machine's FP32 and INT8 peaks")
+    peaks, int8_peaks = [fp32_peak()], [int8_peak()]
     flops, size = _flops(keras_model)
     if not size:  # no TensorFlow: the size comes from the FP32 ONNX's manifest
         from faceedge.manifest import load_artifact
@@ -204,6 +207,9 @@ def run_bench(
     # Measured again at the end, and the higher one kept: on a shared machine a busy moment during
     # one measurement would otherwise lower the peak and inflate every row's share of it.
     peaks.append(fp32_peak())
-    machine = machine_record(max(peaks))
+    int8_peaks = [p for p in [*int8_peaks, int8_peak()] if p is not None]
+    machine = machine_record(max(peaks), max(int8_peaks, default=None))
     machine["fp32_peak_gflops_runs"] = [round(p.gflops, 1) for p in peaks]
+    if int8_peaks:
+        machine["int8_peak_gops_runs"] = [round(p.gflops, 1) for p in int8_peaks]
     return BenchReport(machine, flops, len(chips), tuple(batches), results)

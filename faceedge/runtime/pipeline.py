@@ -11,8 +11,8 @@ One object, created once: it opens the models (checking each against its manifes
 made, not at the first frame. Per frame: detection, crops framed like the training chips, one
 batched classifier call for all faces (both heads of a two-head model), then the tracker, which
 gives each face a track id and smooths its probability and age so labels do not flicker. While
-every tracked face holds still, the detector skips every other frame and the tracker says where
-the faces are (``PipelineConfig.detect_every``; ``FrameResult.detected``).
+every tracked face holds still, the detector skips frames (every other one by default) and the
+tracker says where the faces are (``PipelineConfig.detect_every``; ``FrameResult.detected``).
 A gender-only model gives every face ``age`` and ``age_group`` None (null in JSON).
 """
 
@@ -291,7 +291,7 @@ class FacePipeline:
         due = np.ones(len(kept), dtype=bool)
         every = self.config.classify_every
         if tracker is not None and every > 1:
-            due = tracker.due(index, boxes, every)
+            due = tracker.due(index, boxes, every) if expected is None else tracker.due_tracks(index, every)
         if self.detector is None:
             size = self.classifier.input_size
             chips = chip_to_input(bgr, size)[None] if due.any() else np.empty((0, size, size, 3), np.uint8)
@@ -399,7 +399,7 @@ class _Located:
     boxes: np.ndarray
     due: np.ndarray
     chips: np.ndarray
-    detected: bool = True
+    detected: bool
 
 
 class _Clock:

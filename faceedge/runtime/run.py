@@ -49,7 +49,7 @@ class RunSummary:
     frames: int = 0
     faces: int = 0
     events: int = 0
-    undetected: int = 0  # frames the detector skipped, their faces where the tracks expected them
+    detector_skipped: int = 0  # frames the detector skipped, their faces where the tracks expected them
     seconds: float = 0.0
     first_frame_s: float | None = None  # from the start of the run to the first frame's result
     stage_ms: dict[str, float] = field(default_factory=dict)  # summed; see mean_ms
@@ -66,7 +66,7 @@ class RunSummary:
         self.frames += 1
         self.faces += len(result.faces)
         self.events += len(result.events)
-        self.undetected += not result.detected
+        self.detector_skipped += not result.detected
         self.stage_ms[read_stage] = self.stage_ms.get(read_stage, 0.0) + read_ms
         for stage, ms in result.timings_ms.items():
             self.stage_ms[stage] = self.stage_ms.get(stage, 0.0) + ms
@@ -86,7 +86,7 @@ class RunSummary:
             "frames": self.frames,
             "faces": self.faces,
             "events": self.events,
-            "detector_skipped": self.undetected,
+            "detector_skipped": self.detector_skipped,
             "seconds": round(self.seconds, 3),
             "fps": round(self.fps, 1),
             "first_frame_s": None if self.first_frame_s is None else round(self.first_frame_s, 3),
@@ -109,9 +109,9 @@ class RunSummary:
             + (" (stopped by an error)" if self.error is not None else ""),
             f"per frame (ms): {stages}",
         ]
-        if self.undetected:
+        if self.detector_skipped:
             lines.append(
-                f"detector skipped {self.undetected} of {self.frames} frames, every tracked face steady"
+                f"detector skipped {self.detector_skipped} of {self.frames} frames, every tracked face steady"
             )
         if self.first_frame_s is not None:
             lines.append(f"first frame after {self.first_frame_s * 1000:.0f} ms")

@@ -181,6 +181,7 @@ class FaceTracker:
         ``every`` frames: new faces, and faces of tracks last classified ``every`` or more frames ago.
 
         Changes nothing: :meth:`update` with the same frame and boxes matches the faces the same way.
+        On a frame the detector skips, :meth:`due_tracks` says it of the tracks' own faces.
         """
         boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
         needed = np.ones(len(boxes), dtype=bool)
@@ -190,11 +191,17 @@ class FaceTracker:
                 needed[face] = frame - track.classified >= every
         return needed
 
+    def due_tracks(self, frame: int, every: int) -> np.ndarray:
+        """:meth:`due` for a frame the detector skips: which tracks' faces, in :meth:`coast`'s order,
+        were last classified ``every`` or more frames ago."""
+        return np.array([frame - track.classified >= every for track in self._tracks], dtype=bool)
+
     def coast(self, frame: int, every: int, motion: float) -> list[tuple[object, np.ndarray]] | None:
         """Where the faces are expected at ``frame`` if the detector skips it, or None if it must look.
 
         The detector may skip a frame that follows the previous one directly (none dropped; give
-        frames their real indices), fewer than ``every`` frames after the last frame it looked at,
+        frames their real indices), fewer than ``every`` frames after the last frame it looked at
+        (and never so many that its tracks would count as lost: at most ``max_missed`` in a row),
         while every track has started (no new or doubtful face), was found in that frame (none
         missing) and moves less than ``motion`` of its width a frame. An empty scene is steady too:
         a face that walks in is found at most ``every - 1`` frames late, and so is a cut to another
@@ -205,7 +212,7 @@ class FaceTracker:
         frame = int(frame)
         if every <= 1 or self._last_detected is None or self._last_frame != frame - 1:
             return None
-        if frame - self._last_detected >= every:
+        if frame - self._last_detected >= min(every, self.max_missed + 1):
             return None
         for track in self._tracks:
             steady = np.hypot(*track.velocity) < motion * track.box[2]
@@ -230,10 +237,8 @@ class FaceTracker:
         frame = int(frame)
         if p_female is None:
             p_female = np.full(len(self._tracks), np.nan)
-        _, p_female = _checked(np.zeros((len(p_female), 4)), p_female)
+        p_female = _checked_probabilities(p_female, len(self._tracks), "tracks")
         ages = _checked_ages(ages, p_female)
-        if len(p_female) != len(self._tracks):
-            raise ValueError(f"{len(self._tracks)} tracks need one P(female) each, not {len(p_female)}")
         if self._last_frame is not None and frame <= self._last_frame:
             raise ValueError(f"frame {frame} comes after frame {self._last_frame}: frames must increase")
         self._last_frame = frame
@@ -383,20 +388,25 @@ class FaceTracker:
 def _checked(boxes: np.ndarray, p_female: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``boxes`` as float ``(n, 4)`` and ``p_female`` as float ``(n,)``, or a ValueError saying why not."""
     boxes = np.asarray(boxes, dtype=np.float64)
-    p_female = np.asarray(p_female, dtype=np.float64)
     if boxes.size == 0:
         boxes = boxes.reshape(0, 4)
     if boxes.ndim != 2 or boxes.shape[1] != 4:
         raise ValueError(f"boxes must be (n, 4) x, y, w, h, not {boxes.shape}")
-    if p_female.ndim != 1 or len(p_female) != len(boxes):
-        raise ValueError(f"{len(boxes)} boxes need p_female of shape ({len(boxes)},), not {p_female.shape}")
     if not np.all(np.isfinite(boxes)):
         raise ValueError("boxes must be finite")
+    return boxes, _checked_probabilities(p_female, len(boxes), "boxes")
+
+
+def _checked_probabilities(p_female: np.ndarray, count: int, of: str) -> np.ndarray:
+    """``p_female`` as float ``(count,)``, one per box or track (``of``), or a ValueError saying why not."""
+    p_female = np.asarray(p_female, dtype=np.float64)
+    if p_female.ndim != 1 or len(p_female) != count:
+        raise ValueError(f"{count} {of} need p_female of shape ({count},), not {p_female.shape}")
     # NaN marks a face that was not classified this frame; any other value must be a probability.
     bad = ~((p_female >= 0) & (p_female <= 1)) & ~np.isnan(p_female)
     if bad.any():
         raise ValueError(f"p_female must be probabilities in [0, 1], got {p_female[bad][0]}")
-    return boxes, p_female
+    return p_female
 
 
 def _checked_ages(ages: np.ndarray | None, p_female: np.ndarray) -> np.ndarray | None:
